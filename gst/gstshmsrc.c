@@ -1,0 +1,1642 @@
+/* gst-shm: shmsrc
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/**
+ * SECTION:element-shmsrc
+ * @title: shmsrc
+ * @see_also: shmsink
+ *
+ * Receives video frames that a shmsink sends through a shared memory area:
+ * a file in /dev/shm on the same host, or, in a QEMU guest, the PCI BAR of
+ * the ivshmem device that maps the host's file
+ * (/sys/bus/pci/devices/0000:00:04.0/resource2_wc).
+ *
+ * No caps need to be given: they come from the sender and are set on the
+ * source pad before the first frame, and again before the first frame of
+ * every change.  Each frame is pushed as a read-only buffer over the slot it
+ * lies in (no copy); the slot goes back to the sender when the last
+ * reference to the buffer is dropped.  A downstream that does not handle
+ * GstVideoMeta gets a copy in the default layout when the sender's strides
+ * are padded.  So that a downstream that keeps buffers (a queue, a sink's
+ * last sample) can never starve the sender, shmsrc keeps at most all slots
+ * but one downstream and copies further frames out (stats: frames-copied).
+ *
+ * Before the first frame, shmsrc checks that it maps the sender's memory:
+ * it finds the sender's random token through its own mapping of #path and
+ * answers with one of its own.  When they differ, both sides fail with an
+ * error that names both paths.
+ *
+ * shmsrc is a live source by default: timestamps cross as CLOCK_MONOTONIC
+ * instants (the instant the sender's sink would render the frame) and are
+ * mapped onto this pipeline's clock, so that the intervals between frames
+ * are kept exactly and two pipelines on one host render in step.  Between
+ * machines (a VM and its host) CLOCK_MONOTONIC differs: the offset is taken
+ * from the first frame of each session.  With is-live=false the sender's
+ * PTS, DTS and durations are pushed unchanged, after a segment that starts
+ * at the first frame.
+ *
+ * shmsrc waits for a sender (and, after one leaves, for the next) for
+ * #GstShmSrc:timeout; element messages named "shm-peer" tell when a sender
+ * connects, leaves, is lost or stalls.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 shmsrc path=/dev/shm/demo ! videoconvert ! autovideosink
+ * ]|
+ * |[
+ * gst-launch-1.0 shmsrc path=/sys/bus/pci/devices/0000:00:04.0/resource2_wc control=tcp:10.0.2.2:5000 ! videoconvert ! autovideosink
+ * ]|
+ *
+ * Since: 0.1
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstshmsrc.h"
+#include "gstshmelements.h"
+#include "gstshmcaps.h"
+#include "gstshmpool.h"
+#include "gstshmutil.h"
+#include "shmaddress.h"
+#include "shmarea.h"
+#include "shmconn.h"
+#include "shmproto.h"
+
+#include <gst/video/video.h>
+#include <errno.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_shm_src_debug);
+#define GST_CAT_DEFAULT gst_shm_src_debug
+
+#define DEFAULT_IS_LIVE TRUE
+#define DEFAULT_TIMEOUT 0
+#define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
+#define DEFAULT_ALLOW_SYMLINK FALSE
+#define RETRY_MS 100
+#define TICK_MS 500
+
+enum
+{
+  PROP_0,
+  PROP_PATH,
+  PROP_CONTROL,
+  PROP_IS_LIVE,
+  PROP_TIMEOUT,
+  PROP_PEER_TIMEOUT,
+  PROP_ALLOW_SYMLINK,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+/* One verified mapping of one sender session.  Frames and the buffers that
+ * wrap slots hold a reference, so that the mapping and the connection to
+ * release slots on outlive the element's current state. */
+typedef struct
+{
+  gint ref_count;
+  ShmArea *area;
+  ShmConn *conn;
+  ShmGeometry geo;
+  guint32 lane;
+  gint held;                    /* slots wrapped by live buffers */
+  gboolean same_boot;
+  gboolean have_mono_offset;
+  gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
+} Session;
+
+typedef enum
+{
+  ITEM_CAPS,
+  ITEM_FRAME,
+  ITEM_EOS,
+} ItemType;
+
+typedef struct
+{
+  ItemType type;
+  GstCaps *caps;
+  Session *session;
+  guint32 slot;
+  guint64 offset, size;
+  guint64 pts, dts, duration, mono_pts, mono_dts, send_time;
+  guint64 buffer_offset, buffer_offset_end;
+  guint32 flags;
+  guint n_planes;
+  gsize plane_offsets[GST_VIDEO_MAX_PLANES];
+  gint plane_strides[GST_VIDEO_MAX_PLANES];
+} Item;
+
+typedef enum
+{
+  CONN_NONE,
+  CONN_AWAIT_MMAP,
+  CONN_AWAIT_READY,
+  CONN_READY,
+} ConnState;
+
+struct _GstShmSrc
+{
+  GstPushSrc parent;
+
+  /* properties: GST_OBJECT_LOCK */
+  gchar *path;
+  gchar *control;
+  GstClockTime timeout;
+  GstClockTime peer_timeout;
+  gboolean allow_symlink;
+
+  /* control thread; created in start, joined in stop */
+  GMainContext *context;
+  GMainLoop *loop;
+  GThread *thread;
+  GSource *tick_source;
+  GSource *retry_source;
+  ShmAddress addr;
+  gchar *control_str;
+  gchar *area_path;
+  /* control thread only */
+  ShmConn *conn;
+  ConnState state;
+  Session *pending;             /* handshake in progress */
+  Session *session;             /* verified */
+  GstCaps *wire_caps;           /* caps of the frames now arriving */
+  GstVideoInfo wire_vinfo;
+  gboolean wire_is_video;
+  guint64 last_seq;
+  gint64 waiting_since;
+  gint64 last_message;
+  gboolean stalled;
+  gboolean got_eos;
+  gboolean said_waiting;
+
+  /* self->lock */
+  GMutex lock;
+  GCond cond;
+  GQueue items;
+  gboolean flushing;
+  gboolean playing;
+  /* stats */
+  guint64 frames_received;
+  guint64 frames_pushed;
+  guint64 frames_zero_copy;
+  guint64 frames_copied;
+  guint64 bytes_copied;
+  guint64 frames_dropped;
+  guint64 sessions;
+  guint n_slots;
+  gint64 last_latency_ns;
+
+  /* streaming thread */
+  GstCaps *caps;                /* caps set on the pad */
+  GstVideoInfo vinfo;
+  gboolean is_video;
+  gboolean downstream_meta;
+  GstBufferPool *copy_pool;
+  gboolean need_segment;
+};
+
+#define gst_shm_src_parent_class parent_class
+G_DEFINE_TYPE (GstShmSrc, gst_shm_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
+    GST_TYPE_SHM_SRC,
+    GST_DEBUG_CATEGORY_INIT (gst_shm_src_debug, "shmsrc", 0, "gst-shm source"));
+
+static void schedule_connect (GstShmSrc * self, guint delay_ms);
+
+/* --- sessions and items -------------------------------------------------- */
+
+static Session *
+session_ref (Session * s)
+{
+  g_atomic_int_inc (&s->ref_count);
+  return s;
+}
+
+static void
+session_unref (Session * s)
+{
+  if (!g_atomic_int_dec_and_test (&s->ref_count))
+    return;
+  if (s->area)
+    shm_area_unref (s->area);
+  shm_conn_unref (s->conn);
+  g_free (s);
+}
+
+static void
+session_release (Session * s, guint32 slot)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", s->geo.session_id);
+  g_variant_dict_insert (&d, "slot", "u", slot);
+  /* Fails quietly when the sender is gone: nothing to give back then. */
+  shm_conn_send (s->conn, SHM_MSG_RELEASE, g_variant_dict_end (&d), NULL);
+}
+
+static void
+item_free (Item * item)
+{
+  gst_clear_caps (&item->caps);
+  if (item->session)
+    session_unref (item->session);
+  g_free (item);
+}
+
+/* A frame that will not be pushed: give its slot back. */
+static void
+item_discard (Item * item)
+{
+  if (item->type == ITEM_FRAME)
+    session_release (item->session, item->slot);
+  item_free (item);
+}
+
+static void
+push_item (GstShmSrc * self, Item * item)
+{
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->items, item);
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+flush_items_locked (GstShmSrc * self, gboolean frames_only)
+{
+  GList *l = self->items.head;
+
+  while (l) {
+    GList *next = l->next;
+    Item *item = l->data;
+    if (!frames_only || item->type == ITEM_FRAME) {
+      g_queue_delete_link (&self->items, l);
+      item_discard (item);
+    }
+    l = next;
+  }
+}
+
+/* --- control thread: connection ------------------------------------------ */
+
+static void
+disconnect (GstShmSrc * self)
+{
+  if (self->conn) {
+    shm_conn_close (self->conn);
+    g_clear_pointer (&self->conn, shm_conn_unref);
+  }
+  g_clear_pointer (&self->pending, session_unref);
+  g_clear_pointer (&self->session, session_unref);
+  self->state = CONN_NONE;
+}
+
+static void
+fail (GstShmSrc * self, const gchar * code, const gchar * message)
+{
+  GVariantDict d;
+
+  if (self->conn) {
+    g_variant_dict_init (&d, NULL);
+    g_variant_dict_insert (&d, "code", "s", code);
+    g_variant_dict_insert (&d, "message", "s", message);
+    shm_conn_send (self->conn, SHM_MSG_ERROR, g_variant_dict_end (&d), NULL);
+  }
+  disconnect (self);
+}
+
+static void
+post_area_error (GstShmSrc * self, const GError * err)
+{
+  if (err->domain == SHM_AREA_ERROR && err->code == SHM_AREA_ERROR_NOT_FOUND)
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
+        (NULL));
+  else if (err->domain == SHM_AREA_ERROR
+      && err->code == SHM_AREA_ERROR_PERMISSION)
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s", err->message),
+        (NULL));
+  else if (err->domain == SHM_AREA_ERROR
+      && (err->code == SHM_AREA_ERROR_SYMLINK
+          || err->code == SHM_AREA_ERROR_NOT_REGULAR))
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
+        (NULL));
+  else
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+}
+
+static void
+handle_mmap (GstShmSrc * self, GVariant * body)
+{
+  g_autoptr (GError) err = NULL;
+  const gchar *file;
+  const guint8 *token;
+  gsize token_len;
+  guint64 token_index, my_index;
+  guint32 token_bytes, version;
+  guint8 my_token[SHM_TOKEN_BYTES];
+  const gchar *boot_id = NULL;
+  ShmGeometry g = { 0, };
+  guint32 lane;
+  Session *s;
+  GVariantDict d;
+  gboolean allow_symlink;
+
+  if (!shm_msg_get_u32 (body, "version", 0, G_MAXUINT32, &version, &err))
+    goto invalid;
+  if (version != SHM_PROTO_VERSION) {
+    g_autofree gchar *msg = g_strdup_printf ("the sender speaks protocol "
+        "version %u, this shmsrc speaks version %d", version,
+        SHM_PROTO_VERSION);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    fail (self, "version", msg);
+    return;
+  }
+  if (!shm_msg_get_u64 (body, "session", 1, G_MAXUINT64, &g.session_id, &err)
+      || !shm_msg_get_string (body, "file", SHM_MAX_PATH, &file, &err)
+      || !shm_msg_get_u64 (body, "size", 0, SHM_AREA_MAX_SIZE, &g.area_size,
+          &err)
+      || !shm_msg_get_bytes (body, "token", SHM_TOKEN_MIN_BYTES,
+          SHM_TOKEN_MAX_BYTES, &token, &token_len, &err)
+      || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64, &token_index,
+          &err)
+      || !shm_msg_get_u32 (body, "token_bytes", token_len, token_len,
+          &token_bytes, &err)
+      || !shm_msg_get_u32 (body, "lane", 0, SHM_AREA_TOKEN_LANES - 1,
+          &lane, &err))
+    goto invalid;
+  s = g_new0 (Session, 1);
+  s->ref_count = 1;
+  s->conn = shm_conn_ref (self->conn);
+  s->lane = lane;
+  if (!shm_msg_get_u64 (body, "token-offset", 0, G_MAXUINT64,
+          &g.token_offset, &err)
+      || !shm_msg_get_u32 (body, "token-lanes", 0, G_MAXUINT32,
+          &g.token_lanes, &err)
+      || !shm_msg_get_u32 (body, "token-lane-size", 0, G_MAXUINT32,
+          &g.token_lane_size, &err)
+      || !shm_msg_get_u64 (body, "ring-offset", 0, G_MAXUINT64,
+          &g.ring_offset, &err)
+      || !shm_msg_get_u64 (body, "ring-size", 0, G_MAXUINT64, &g.ring_size,
+          &err)
+      || !shm_msg_get_u64 (body, "slots-offset", 0, G_MAXUINT64,
+          &g.slots_offset, &err)
+      || !shm_msg_get_u64 (body, "slot-size", 0, G_MAXUINT64, &g.slot_size,
+          &err)
+      || !shm_msg_get_u32 (body, "n-slots", 0, G_MAXUINT32, &g.n_slots, &err)
+      || !shm_msg_get_u32 (body, "flags", 0, G_MAXUINT32, &g.flags, &err)) {
+    session_unref (s);
+    goto invalid;
+  }
+  shm_msg_get_string (body, "boot-id", 64, &boot_id, NULL);
+  s->same_boot = boot_id && *boot_id
+      && g_str_equal (boot_id, gst_shm_boot_id ());
+  s->geo = g;
+
+  GST_OBJECT_LOCK (self);
+  allow_symlink = self->allow_symlink;
+  GST_OBJECT_UNLOCK (self);
+
+  /* Our own path: across a VM boundary it differs from the sender's. */
+  s->area = shm_area_open (self->area_path,
+      allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
+  if (!s->area) {
+    post_area_error (self, err);
+    fail (self, "open", err->message);
+    session_unref (s);
+    return;
+  }
+  if (!shm_area_check_header (s->area, &g, &err)) {
+    g_autofree gchar *msg = NULL;
+    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC)
+        || g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_SESSION))
+      msg = g_strdup_printf ("The sender's area \"%s\" and this receiver's "
+          "area \"%s\" do not map the same memory: %s", file,
+          self->area_path, err->message);
+    else
+      msg = g_strdup (err->message);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    fail (self, "token", msg);
+    session_unref (s);
+    return;
+  }
+  if (!shm_area_check_token (s->area, &g, s->lane, token, token_bytes,
+          token_index)) {
+    g_autofree gchar *msg = g_strdup_printf ("The sender's area \"%s\" and "
+        "this receiver's area \"%s\" do not map the same memory: the "
+        "sender's token was not found in \"%s\"", file, self->area_path,
+        self->area_path);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg),
+        ("token check failed"));
+    fail (self, "token", msg);
+    session_unref (s);
+    return;
+  }
+  if (!shm_area_write_token (s->area, &g, s->lane, token_index, my_token,
+          SHM_TOKEN_BYTES, &my_index, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("%s", err->message), (NULL));
+    fail (self, "internal", err->message);
+    session_unref (s);
+    return;
+  }
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", g.session_id);
+  g_variant_dict_insert_value (&d, "token",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, my_token,
+          SHM_TOKEN_BYTES, 1));
+  g_variant_dict_insert (&d, "token_index", "t", my_index);
+  g_variant_dict_insert (&d, "token_bytes", "u", SHM_TOKEN_BYTES);
+  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d),
+      NULL);
+
+  g_clear_pointer (&self->pending, session_unref);
+  self->pending = s;
+  self->state = CONN_AWAIT_READY;
+  GST_DEBUG_OBJECT (self, "sender's token found in %s (sender: %s), "
+      "answered at %" G_GUINT64_FORMAT, self->area_path, file, my_index);
+  return;
+
+invalid:
+  {
+    g_autofree gchar *msg = g_strdup_printf ("invalid mmap hello from the "
+        "sender: %s", err->message);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    fail (self, "protocol", msg);
+  }
+}
+
+/* Caps announced by the sender: parsed and bounded, the frames after them
+ * are checked against them. */
+static gboolean
+take_caps (GstShmSrc * self, GVariant * body, gboolean required)
+{
+  g_autoptr (GError) err = NULL;
+  const gchar *str;
+  GstCaps *caps;
+  Item *item;
+
+  if (!shm_msg_has (body, "caps") && !required)
+    return TRUE;
+  if (!shm_msg_get_string (body, "caps", SHM_MAX_CAPS, &str, &err))
+    goto invalid;
+  caps = gst_shm_caps_parse (str, TRUE, &err);
+  if (!caps)
+    goto invalid;
+  gst_caps_replace (&self->wire_caps, caps);
+  self->wire_is_video = gst_video_info_from_caps (&self->wire_vinfo, caps);
+  item = g_new0 (Item, 1);
+  item->type = ITEM_CAPS;
+  item->caps = caps;
+  push_item (self, item);
+  return TRUE;
+
+invalid:
+  {
+    g_autofree gchar *msg = g_strdup_printf ("The sender's caps are "
+        "invalid: %s", err->message);
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", msg), (NULL));
+    fail (self, "caps", msg);
+    return FALSE;
+  }
+}
+
+static void
+handle_ready (GstShmSrc * self, GVariant * body)
+{
+  g_autoptr (GError) err = NULL;
+  guint64 session;
+  gchar *peer;
+
+  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
+      || session != self->pending->geo.session_id) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("The sender confirmed another "
+            "session than the one verified."), (NULL));
+    fail (self, "protocol", "ready for another session");
+    return;
+  }
+  g_clear_pointer (&self->session, session_unref);
+  self->session = g_steal_pointer (&self->pending);
+  self->state = CONN_READY;
+  self->last_seq = G_MAXUINT64;
+  g_mutex_lock (&self->lock);
+  self->sessions++;
+  self->n_slots = self->session->geo.n_slots;
+  g_mutex_unlock (&self->lock);
+  if (!take_caps (self, body, FALSE))
+    return;
+  peer = g_strdup (shm_conn_get_description (self->conn));
+  GST_INFO_OBJECT (self, "ready: session %016" G_GINT64_MODIFIER "x, %u "
+      "slots of %" G_GUINT64_FORMAT " bytes", session,
+      self->session->geo.n_slots, self->session->geo.slot_size);
+  gst_shm_post_peer_message (GST_ELEMENT (self), "connected", peer, session,
+      NULL);
+  g_free (peer);
+}
+
+static gboolean
+plane_layout_ok (const GstVideoInfo * info, guint n, const guint64 * offs,
+    const guint64 * strides, guint64 size, GError ** error)
+{
+  const GstVideoFormatInfo *finfo = info->finfo;
+
+  if (n != GST_VIDEO_INFO_N_PLANES (info)) {
+    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "%u planes, the caps have %u", n, GST_VIDEO_INFO_N_PLANES (info));
+    return FALSE;
+  }
+  for (guint p = 0; p < n; p++) {
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+    guint64 rows, min_stride = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
+
+    if (GST_VIDEO_FORMAT_INFO_IS_TILED (finfo)) {
+      if (offs[p] != GST_VIDEO_INFO_PLANE_OFFSET (info, p)
+          || strides[p] != min_stride)
+        goto bad;
+      continue;
+    }
+    gst_video_format_info_component (finfo, p, comp);
+    rows = GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo, comp[0],
+        GST_VIDEO_INFO_FIELD_HEIGHT (info));
+    /* strides and offsets are bounded by the slot size (< 2^40) and rows
+     * by the caps (< 2^31): no overflow */
+    if (strides[p] < min_stride || strides[p] > size || offs[p] > size
+        || strides[p] * rows > size - offs[p])
+      goto bad;
+    continue;
+  bad:
+    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "plane %u (offset %" G_GUINT64_FORMAT ", stride %" G_GUINT64_FORMAT
+        ") does not fit a frame of %" G_GUINT64_FORMAT " bytes", p, offs[p],
+        strides[p], size);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+handle_frame (GstShmSrc * self, GVariant * body)
+{
+  g_autoptr (GError) err = NULL;
+  Session *s = self->session;
+  guint64 offs[GST_VIDEO_MAX_PLANES], strides[GST_VIDEO_MAX_PLANES];
+  gsize n_offs = 0, n_strides = 0;
+  guint64 session, seq;
+  Item *item = g_new0 (Item, 1);
+  gboolean keep;
+
+  item->type = ITEM_FRAME;
+  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
+      || !shm_msg_get_u64 (body, "seq", 0, G_MAXUINT64 - 1, &seq, &err)
+      || !shm_msg_get_u32 (body, "slot", 0, s->geo.n_slots - 1, &item->slot,
+          &err)
+      || !shm_msg_get_u64 (body, "offset", 0, s->geo.slot_size,
+          &item->offset, &err)
+      || !shm_msg_get_u64 (body, "size", 1, s->geo.slot_size - item->offset,
+          &item->size, &err)
+      || !shm_msg_get_u64 (body, "pts", 0, G_MAXUINT64, &item->pts, &err)
+      || !shm_msg_get_u64 (body, "dts", 0, G_MAXUINT64, &item->dts, &err)
+      || !shm_msg_get_u64 (body, "duration", 0, G_MAXUINT64, &item->duration,
+          &err)
+      || !shm_msg_get_u64 (body, "mono-pts", 0, G_MAXUINT64, &item->mono_pts,
+          &err)
+      || !shm_msg_get_u64 (body, "mono-dts", 0, G_MAXUINT64, &item->mono_dts,
+          &err)
+      || !shm_msg_get_u64 (body, "buffer-offset", 0, G_MAXUINT64,
+          &item->buffer_offset, &err)
+      || !shm_msg_get_u64 (body, "buffer-offset-end", 0, G_MAXUINT64,
+          &item->buffer_offset_end, &err)
+      || !shm_msg_get_u32 (body, "flags", 0, G_MAXUINT32, &item->flags, &err)
+      || !shm_msg_get_u64 (body, "send-time", 0, G_MAXUINT64,
+          &item->send_time, &err))
+    goto invalid;
+  if (session != s->geo.session_id) {
+    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "frame of session %016" G_GINT64_MODIFIER "x in session %016"
+        G_GINT64_MODIFIER "x", session, s->geo.session_id);
+    goto invalid;
+  }
+  if (self->last_seq != G_MAXUINT64 && seq <= self->last_seq) {
+    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "frame %" G_GUINT64_FORMAT " after frame %" G_GUINT64_FORMAT, seq,
+        self->last_seq);
+    goto invalid;
+  }
+  if (!self->wire_caps) {
+    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "frame before caps");
+    goto invalid;
+  }
+  if (self->wire_is_video) {
+    if (!shm_msg_get_u64_array (body, "plane-offsets", GST_VIDEO_MAX_PLANES,
+            offs, &n_offs, &err)
+        || !shm_msg_get_u64_array (body, "plane-strides",
+            GST_VIDEO_MAX_PLANES, strides, &n_strides, &err))
+      goto invalid;
+    if (n_offs != n_strides) {
+      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+          "%" G_GSIZE_FORMAT " plane offsets but %" G_GSIZE_FORMAT
+          " strides", n_offs, n_strides);
+      goto invalid;
+    }
+    if (!plane_layout_ok (&self->wire_vinfo, n_offs, offs, strides,
+            item->size, &err))
+      goto invalid;
+    item->n_planes = n_offs;
+    for (guint i = 0; i < n_offs; i++) {
+      item->plane_offsets[i] = offs[i];
+      item->plane_strides[i] = strides[i];
+    }
+  }
+  self->last_seq = seq;
+  item->session = session_ref (s);
+
+  g_mutex_lock (&self->lock);
+  self->frames_received++;
+  self->last_latency_ns = g_get_monotonic_time () * 1000 - item->send_time;
+  /* A live source that is not playing produces nothing. */
+  keep = self->playing || !gst_base_src_is_live (GST_BASE_SRC (self));
+  if (keep) {
+    g_queue_push_tail (&self->items, item);
+    g_cond_signal (&self->cond);
+  } else {
+    self->frames_dropped++;
+  }
+  g_mutex_unlock (&self->lock);
+  if (!keep)
+    item_discard (item);
+  return;
+
+invalid:
+  {
+    g_autofree gchar *msg = g_strdup_printf ("The sender sent an invalid "
+        "frame: %s", err->message);
+    item_free (item);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    fail (self, "protocol", msg);
+  }
+}
+
+static void
+on_message (ShmConn * conn, guint32 type, GVariant * body,
+    const guint8 * payload, gsize payload_len, gpointer user_data)
+{
+  GstShmSrc *self = user_data;
+  const gchar *expected = NULL;
+
+  self->last_message = g_get_monotonic_time ();
+  if (self->stalled) {
+    self->stalled = FALSE;
+    GST_INFO_OBJECT (self, "sender alive again");
+  }
+  GST_LOG_OBJECT (self, "%s", shm_msg_type_name (type));
+
+  switch (type) {
+    case SHM_MSG_MMAP:
+      /* Also mid-stream: the sender replaced its area. */
+      if (self->state == CONN_NONE)
+        expected = "a connection";
+      else
+        handle_mmap (self, body);
+      break;
+    case SHM_MSG_READY:
+      if (self->state != CONN_AWAIT_READY)
+        expected = "ready only after the token answer";
+      else
+        handle_ready (self, body);
+      break;
+    case SHM_MSG_CAPS:
+      if (self->state != CONN_READY)
+        expected = "caps only when ready";
+      else
+        take_caps (self, body, TRUE);
+      break;
+    case SHM_MSG_FRAME:
+      if (self->state != CONN_READY)
+        expected = "frames only when ready";
+      else
+        handle_frame (self, body);
+      break;
+    case SHM_MSG_EOS:{
+      Item *item = g_new0 (Item, 1);
+      item->type = ITEM_EOS;
+      self->got_eos = TRUE;
+      push_item (self, item);
+      break;
+    }
+    case SHM_MSG_PING:
+      break;
+    case SHM_MSG_BYE:{
+      g_autofree gchar *peer = g_strdup (shm_conn_get_description (conn));
+      guint64 session = self->session ? self->session->geo.session_id : 0;
+      gst_shm_post_peer_message (GST_ELEMENT (self), "left", peer, session,
+          shm_msg_get_text (body, "message"));
+      disconnect (self);
+      if (!self->got_eos)
+        schedule_connect (self, RETRY_MS);
+      break;
+    }
+    case SHM_MSG_ERROR:{
+      const gchar *code = shm_msg_get_text (body, "code");
+      const gchar *msg = shm_msg_get_text (body, "message");
+      if (!msg)
+        msg = "(no message)";
+      if (g_strcmp0 (code, "timeout") == 0 || g_strcmp0 (code, "busy") == 0) {
+        GST_ELEMENT_WARNING (self, RESOURCE, READ, ("The sender dropped this "
+                "receiver: %s", msg), (NULL));
+        disconnect (self);
+        schedule_connect (self, RETRY_MS);
+      } else {
+        GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg),
+            ("reported by the sender (%s)", code ? code : "no code"));
+        disconnect (self);
+      }
+      break;
+    }
+    default:
+      if (type < SHM_MSG_LAST)
+        expected = "only sender messages";
+      else
+        GST_DEBUG_OBJECT (self, "ignoring unknown message %u", type);
+      break;
+  }
+
+  if (expected) {
+    g_autofree gchar *msg = g_strdup_printf ("The sender sent an unexpected "
+        "%s message (expected %s)", shm_msg_type_name (type), expected);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    fail (self, "protocol", msg);
+  }
+}
+
+static void
+on_closed (ShmConn * conn, const GError * error, gpointer user_data)
+{
+  GstShmSrc *self = user_data;
+  g_autofree gchar *peer = g_strdup (shm_conn_get_description (conn));
+  ConnState state = self->state;
+  guint64 session = self->session ? self->session->geo.session_id : 0;
+
+  if (conn != self->conn)
+    return;
+  disconnect (self);
+
+  if (error && g_error_matches (error, SHM_PROTO_ERROR,
+          SHM_PROTO_ERROR_MALFORMED)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", error->message), (NULL));
+    return;
+  }
+  if (self->got_eos)
+    return;
+  if (state == CONN_READY) {
+    gst_shm_post_peer_message (GST_ELEMENT (self), "lost", peer, session,
+        error ? error->message : "closed without saying bye");
+  } else {
+    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("The sender closed the "
+            "connection during the handshake; waiting for a sender."),
+        ("%s", error ? error->message : "end of stream"));
+  }
+  schedule_connect (self, RETRY_MS);
+}
+
+static const ShmConnCallbacks callbacks = {
+  on_message,
+  on_closed,
+};
+
+static void
+send_hello (GstShmSrc * self)
+{
+  GstCaps *accept = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
+  g_autofree gchar *caps = gst_shm_caps_serialize (accept);
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "version", "u", SHM_PROTO_VERSION);
+  g_variant_dict_insert (&d, "path", "s", self->area_path);
+  g_variant_dict_insert (&d, "caps", "s", caps);
+  g_variant_dict_insert (&d, "boot-id", "s", gst_shm_boot_id ());
+  shm_conn_send (self->conn, SHM_MSG_HELLO, g_variant_dict_end (&d), NULL);
+  gst_caps_unref (accept);
+}
+
+static gboolean
+try_connect (gpointer user_data)
+{
+  GstShmSrc *self = user_data;
+  g_autoptr (GError) err = NULL;
+  GstClockTime timeout;
+  GSocket *sock;
+  gchar *peer;
+
+  g_clear_pointer (&self->retry_source, g_source_unref);
+  sock = shm_address_connect (&self->addr, &err);
+  if (!sock) {
+    gint64 now = g_get_monotonic_time ();
+
+    if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
+        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
+        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
+        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not connect to "
+              "the sender at %s: %s", self->control_str, err->message),
+          (NULL));
+      return G_SOURCE_REMOVE;
+    }
+    GST_OBJECT_LOCK (self);
+    timeout = self->timeout;
+    GST_OBJECT_UNLOCK (self);
+    if (!self->said_waiting) {
+      self->said_waiting = TRUE;
+      GST_INFO_OBJECT (self, "waiting for a sender at %s (%s)",
+          self->control_str, err->message);
+    }
+    if (timeout > 0 && (now - self->waiting_since) * 1000 >= (gint64) timeout) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("No sender at %s after "
+              "%.1f s: start a shmsink with path=%s, or raise timeout.",
+              self->control_str, timeout / (gdouble) GST_SECOND,
+              self->area_path), ("%s", err->message));
+      return G_SOURCE_REMOVE;
+    }
+    schedule_connect (self, RETRY_MS);
+    return G_SOURCE_REMOVE;
+  }
+
+  peer = shm_socket_describe (sock, TRUE);
+  if (g_str_equal (peer, "a unix socket peer") || g_str_has_prefix (peer,
+          "process ")) {
+    g_free (peer);
+    peer = g_strdup (self->control_str);
+  }
+  self->conn = shm_conn_new_socket (sock, peer);
+  g_free (peer);
+  shm_conn_set_max_payload (self->conn, 0);
+  shm_conn_start (self->conn, self->context, &callbacks, self);
+  self->state = CONN_AWAIT_MMAP;
+  self->said_waiting = FALSE;
+  self->waiting_since = 0;
+  self->last_message = g_get_monotonic_time ();
+  self->stalled = FALSE;
+  send_hello (self);
+  GST_INFO_OBJECT (self, "connected to %s", self->control_str);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_connect (GstShmSrc * self, guint delay_ms)
+{
+  if (self->retry_source)
+    return;
+  if (self->waiting_since == 0)
+    self->waiting_since = g_get_monotonic_time ();
+  self->retry_source = g_timeout_source_new (delay_ms);
+  g_source_set_callback (self->retry_source, try_connect, self, NULL);
+  g_source_attach (self->retry_source, self->context);
+}
+
+static gboolean
+on_tick (gpointer user_data)
+{
+  GstShmSrc *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+  GstClockTime peer_timeout;
+
+  if (self->state == CONN_NONE)
+    return G_SOURCE_CONTINUE;
+
+  GST_OBJECT_LOCK (self);
+  peer_timeout = self->peer_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  shm_conn_send (self->conn, SHM_MSG_PING, NULL, NULL);
+  if (self->state == CONN_READY && !self->stalled
+      && (now - self->last_message) * 1000 > (gint64) peer_timeout) {
+    g_autofree gchar *reason = g_strdup_printf ("no message for %"
+        G_GINT64_FORMAT " ms", (now - self->last_message) / 1000);
+    self->stalled = TRUE;
+    gst_shm_post_peer_message (GST_ELEMENT (self), "stalled",
+        shm_conn_get_description (self->conn),
+        self->session->geo.session_id, reason);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+control_thread (gpointer data)
+{
+  GstShmSrc *self = data;
+
+  g_main_context_push_thread_default (self->context);
+  g_main_loop_run (self->loop);
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+/* --- GstBaseSrc ---------------------------------------------------------- */
+
+static gboolean
+gst_shm_src_start (GstBaseSrc * bsrc)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+  g_autoptr (GError) err = NULL;
+  g_autofree gchar *path = NULL, *control = NULL, *dir = NULL;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->path);
+  control = g_strdup (self->control);
+  GST_OBJECT_UNLOCK (self);
+
+  if (path == NULL || *path == '\0') {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No path set: set the \"path\" property to the shared memory file "
+            "the sender uses, e.g. path=/dev/shm/NAME."), (NULL));
+    return FALSE;
+  }
+  dir = g_path_get_dirname (path);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Directory \"%s\" does not exist (path=%s).", dir, path), (NULL));
+    return FALSE;
+  }
+  if (!control)
+    control = gst_shm_default_control (path);
+  if (!shm_address_parse (control, &self->addr, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
+        (NULL));
+    return FALSE;
+  }
+  if (self->addr.kind == SHM_ADDRESS_RING) {
+    shm_address_clear (&self->addr);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("control=ring is not supported yet; use a unix, tcp or vsock "
+            "address."), (NULL));
+    return FALSE;
+  }
+  if (self->addr.kind == SHM_ADDRESS_UNIX) {
+    g_autofree gchar *sdir = g_path_get_dirname (self->addr.path);
+    if (!g_file_test (sdir, G_FILE_TEST_IS_DIR)) {
+      shm_address_clear (&self->addr);
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+          ("Directory \"%s\" of the control socket does not exist.", sdir),
+          (NULL));
+      return FALSE;
+    }
+  }
+
+  self->area_path = g_steal_pointer (&path);
+  self->control_str = g_steal_pointer (&control);
+  self->state = CONN_NONE;
+  self->got_eos = FALSE;
+  self->said_waiting = FALSE;
+  self->waiting_since = g_get_monotonic_time ();
+
+  g_mutex_lock (&self->lock);
+  self->flushing = FALSE;
+  self->frames_received = self->frames_pushed = self->frames_zero_copy = 0;
+  self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
+  self->sessions = 0;
+  g_mutex_unlock (&self->lock);
+  self->need_segment = TRUE;
+
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->tick_source = g_timeout_source_new (TICK_MS);
+  g_source_set_callback (self->tick_source, on_tick, self, NULL);
+  g_source_attach (self->tick_source, self->context);
+  schedule_connect (self, 0);
+  self->thread = g_thread_new ("shmsrc-control", control_thread, self);
+  return TRUE;
+}
+
+static gboolean
+gst_shm_src_stop (GstBaseSrc * bsrc)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+
+  if (self->loop) {
+    g_main_loop_quit (self->loop);
+    g_thread_join (self->thread);
+    self->thread = NULL;
+  }
+  if (self->conn) {
+    GVariantDict d;
+    g_variant_dict_init (&d, NULL);
+    g_variant_dict_insert (&d, "message", "s", "shmsrc stopped");
+    shm_conn_send (self->conn, SHM_MSG_BYE, g_variant_dict_end (&d), NULL);
+  }
+
+  g_mutex_lock (&self->lock);
+  flush_items_locked (self, FALSE);
+  g_mutex_unlock (&self->lock);
+  disconnect (self);
+
+  if (self->retry_source) {
+    g_source_destroy (self->retry_source);
+    g_clear_pointer (&self->retry_source, g_source_unref);
+  }
+  if (self->tick_source) {
+    g_source_destroy (self->tick_source);
+    g_clear_pointer (&self->tick_source, g_source_unref);
+  }
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  shm_address_clear (&self->addr);
+  g_clear_pointer (&self->area_path, g_free);
+  g_clear_pointer (&self->control_str, g_free);
+  gst_clear_caps (&self->wire_caps);
+  gst_clear_caps (&self->caps);
+  if (self->copy_pool) {
+    gst_buffer_pool_set_active (self->copy_pool, FALSE);
+    gst_clear_object (&self->copy_pool);
+  }
+  return TRUE;
+}
+
+static GstCaps *
+gst_shm_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+  GstCaps *caps;
+
+  GST_OBJECT_LOCK (self);
+  caps = self->caps ? gst_caps_ref (self->caps) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (!caps)
+    caps = gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (bsrc));
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  return caps;
+}
+
+/* Asks downstream whether it reads GstVideoMeta; a copy pool in the
+ * default layout serves those that do not. */
+static void
+check_allocation (GstShmSrc * self, GstCaps * caps)
+{
+  GstQuery *query = gst_query_new_allocation (caps, TRUE);
+  GstStructure *config;
+
+  self->downstream_meta = FALSE;
+  if (gst_pad_peer_query (GST_BASE_SRC_PAD (self), query))
+    self->downstream_meta = gst_query_find_allocation_meta (query,
+        GST_VIDEO_META_API_TYPE, NULL);
+  gst_query_unref (query);
+
+  if (self->copy_pool) {
+    gst_buffer_pool_set_active (self->copy_pool, FALSE);
+    gst_clear_object (&self->copy_pool);
+  }
+  if (self->is_video) {
+    self->copy_pool = gst_video_buffer_pool_new ();
+    config = gst_buffer_pool_get_config (self->copy_pool);
+    gst_buffer_pool_config_set_params (config, caps,
+        GST_VIDEO_INFO_SIZE (&self->vinfo), 0, 0);
+    if (!gst_buffer_pool_set_config (self->copy_pool, config)
+        || !gst_buffer_pool_set_active (self->copy_pool, TRUE))
+      gst_clear_object (&self->copy_pool);
+  }
+  GST_DEBUG_OBJECT (self, "downstream %s video meta",
+      self->downstream_meta ? "reads" : "does not read");
+}
+
+static gboolean
+gst_shm_src_negotiate (GstBaseSrc * bsrc)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+
+  /* Caps come from the sender; on reconfigure, only the allocation (video
+   * meta support downstream) is asked again. */
+  if (self->caps)
+    check_allocation (self, self->caps);
+  return TRUE;
+}
+
+static gboolean
+set_caps (GstShmSrc * self, GstCaps * caps)
+{
+  if (self->caps && gst_caps_is_equal (self->caps, caps))
+    return TRUE;
+  GST_DEBUG_OBJECT (self, "caps from the sender: %" GST_PTR_FORMAT, caps);
+  GST_OBJECT_LOCK (self);
+  gst_caps_replace (&self->caps, caps);
+  GST_OBJECT_UNLOCK (self);
+  self->is_video = gst_video_info_from_caps (&self->vinfo, caps);
+  if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Downstream does not accept "
+            "the sender's caps %" GST_PTR_FORMAT ".", caps), (NULL));
+    return FALSE;
+  }
+  check_allocation (self, caps);
+  return TRUE;
+}
+
+static gboolean
+layout_is_default (GstShmSrc * self, Item * item)
+{
+  for (guint i = 0; i < item->n_planes; i++)
+    if (item->plane_offsets[i] != GST_VIDEO_INFO_PLANE_OFFSET (&self->vinfo, i)
+        || item->plane_strides[i] != GST_VIDEO_INFO_PLANE_STRIDE (&self->vinfo,
+            i))
+      return FALSE;
+  return TRUE;
+}
+
+typedef struct
+{
+  Session *session;
+  guint32 slot;
+} SlotRef;
+
+static void
+slot_ref_release (gpointer data)
+{
+  SlotRef *ref = data;
+
+  g_atomic_int_add (&ref->session->held, -1);
+  session_release (ref->session, ref->slot);
+  session_unref (ref->session);
+  g_free (ref);
+}
+
+static GstBuffer *
+wrap_slot (GstShmSrc * self, Item * item, guint8 * data)
+{
+  SlotRef *ref = g_new (SlotRef, 1);
+  GstBuffer *buf = gst_buffer_new ();
+
+  ref->session = session_ref (item->session);
+  ref->slot = item->slot;
+  g_atomic_int_inc (&item->session->held);
+  gst_buffer_append_memory (buf,
+      gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, data, item->size, 0,
+          item->size, ref, slot_ref_release));
+  if (self->is_video)
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+        GST_VIDEO_INFO_FORMAT (&self->vinfo),
+        GST_VIDEO_INFO_WIDTH (&self->vinfo),
+        GST_VIDEO_INFO_HEIGHT (&self->vinfo), item->n_planes,
+        item->plane_offsets, item->plane_strides);
+  return buf;
+}
+
+/* Copies a frame out of its slot, into the default layout for raw video. */
+static GstBuffer *
+copy_slot (GstShmSrc * self, Item * item, guint8 * data)
+{
+  GstBuffer *out = NULL;
+
+  if (self->is_video && self->copy_pool
+      && gst_buffer_pool_acquire_buffer (self->copy_pool, &out,
+          NULL) == GST_FLOW_OK) {
+    GstBuffer *in = wrap_slot (self, item, data);
+    GstVideoFrame src, dst;
+    gboolean ok = FALSE;
+
+    if (gst_video_frame_map (&src, &self->vinfo, in, GST_MAP_READ)) {
+      if (gst_video_frame_map (&dst, &self->vinfo, out, GST_MAP_WRITE)) {
+        ok = gst_video_frame_copy (&dst, &src);
+        gst_video_frame_unmap (&dst);
+      }
+      gst_video_frame_unmap (&src);
+    }
+    gst_buffer_unref (in);
+    if (ok)
+      return out;
+    gst_buffer_unref (out);
+    return NULL;
+  }
+
+  out = gst_buffer_new_allocate (NULL, item->size, NULL);
+  gst_buffer_fill (out, 0, data, item->size);
+  if (self->is_video)
+    gst_buffer_add_video_meta_full (out, GST_VIDEO_FRAME_FLAG_NONE,
+        GST_VIDEO_INFO_FORMAT (&self->vinfo),
+        GST_VIDEO_INFO_WIDTH (&self->vinfo),
+        GST_VIDEO_INFO_HEIGHT (&self->vinfo), item->n_planes,
+        item->plane_offsets, item->plane_strides);
+  session_release (item->session, item->slot);
+  return out;
+}
+
+static GstClockTime
+from_monotonic (GstShmSrc * self, Session * s, guint64 mono,
+    GstClockTime base_time, GstClockTimeDiff diff)
+{
+  gint64 t;
+
+  if (mono == G_MAXUINT64 || !GST_CLOCK_TIME_IS_VALID (base_time))
+    return GST_CLOCK_TIME_NONE;
+  t = (gint64) mono + s->mono_offset - diff;
+  return t > (gint64) base_time ? (GstClockTime) (t - base_time) : 0;
+}
+
+static void
+set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
+{
+  Session *s = item->session;
+
+  if (gst_base_src_is_live (GST_BASE_SRC (self))) {
+    GstClockTime base_time = GST_CLOCK_TIME_NONE;
+    GstClockTimeDiff diff = 0;
+    GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+
+    if (clock) {
+      base_time = gst_element_get_base_time (GST_ELEMENT (self));
+      diff = gst_shm_clock_diff (GST_ELEMENT (self),
+          gst_shm_clock_is_monotonic (clock));
+      gst_object_unref (clock);
+    }
+    if (!s->same_boot && !s->have_mono_offset) {
+      /* Another kernel's CLOCK_MONOTONIC: align on this first frame. */
+      s->mono_offset = g_get_monotonic_time () * 1000 - (gint64)
+          item->send_time;
+      s->have_mono_offset = TRUE;
+    }
+    GST_BUFFER_PTS (buf) = from_monotonic (self, s, item->mono_pts,
+        base_time, diff);
+    GST_BUFFER_DTS (buf) = from_monotonic (self, s, item->mono_dts,
+        base_time, diff);
+  } else {
+    GST_BUFFER_PTS (buf) = item->pts;
+    GST_BUFFER_DTS (buf) = item->dts;
+    if (self->need_segment && GST_CLOCK_TIME_IS_VALID (item->pts)) {
+      GstSegment seg;
+      gst_segment_init (&seg, GST_FORMAT_TIME);
+      seg.start = seg.time = seg.position = item->pts;
+      gst_base_src_new_segment (GST_BASE_SRC (self), &seg);
+    }
+  }
+  self->need_segment = FALSE;
+  GST_BUFFER_DURATION (buf) = item->duration;
+  GST_BUFFER_OFFSET (buf) = item->buffer_offset;
+  GST_BUFFER_OFFSET_END (buf) = item->buffer_offset_end;
+  GST_BUFFER_FLAGS (buf) |= item->flags & GST_SHM_BUFFER_FLAGS_MASK;
+}
+
+static GstFlowReturn
+gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstShmSrc *self = GST_SHM_SRC (psrc);
+  Item *item;
+
+  for (;;) {
+    g_mutex_lock (&self->lock);
+    while (g_queue_is_empty (&self->items) && !self->flushing)
+      g_cond_wait (&self->cond, &self->lock);
+    if (self->flushing) {
+      g_mutex_unlock (&self->lock);
+      return GST_FLOW_FLUSHING;
+    }
+    item = g_queue_pop_head (&self->items);
+    g_mutex_unlock (&self->lock);
+
+    switch (item->type) {
+      case ITEM_CAPS:{
+        gboolean ok = set_caps (self, item->caps);
+        item_free (item);
+        if (!ok)
+          return GST_FLOW_NOT_NEGOTIATED;
+        continue;
+      }
+      case ITEM_EOS:
+        item_free (item);
+        GST_INFO_OBJECT (self, "EOS from the sender");
+        return GST_FLOW_EOS;
+      case ITEM_FRAME:
+        break;
+    }
+
+    {
+      Session *s = item->session;
+      guint64 slot_offset;
+      guint8 *data;
+      GstBuffer *buf;
+      gboolean copy;
+
+      shm_geometry_slot_range (&s->geo, item->slot, &slot_offset);
+      data = shm_area_get_data (s->area) + slot_offset + item->offset;
+
+      /* Non-raw data is parsed downstream: never hand out memory the
+       * sender can still change.  Keep one slot for the sender. */
+      copy = !self->is_video
+          || g_atomic_int_get (&s->held) >= (gint) s->geo.n_slots - 1
+          || (!self->downstream_meta && !layout_is_default (self, item));
+      buf = copy ? copy_slot (self, item, data) : wrap_slot (self, item, data);
+      if (!buf) {
+        item_discard (item);
+        GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not copy a frame "
+                "out of the shared area."), (NULL));
+        return GST_FLOW_ERROR;
+      }
+      set_timestamps (self, buf, item);
+
+      g_mutex_lock (&self->lock);
+      self->frames_pushed++;
+      if (copy) {
+        self->frames_copied++;
+        self->bytes_copied += item->size;
+      } else {
+        self->frames_zero_copy++;
+      }
+      g_mutex_unlock (&self->lock);
+      item_free (item);
+      *outbuf = buf;
+      return GST_FLOW_OK;
+    }
+  }
+}
+
+static gboolean
+gst_shm_src_unlock (GstBaseSrc * bsrc)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_shm_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = FALSE;
+  /* A live source drops what came while it was not running. */
+  if (gst_base_src_is_live (bsrc))
+    flush_items_locked (self, TRUE);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_shm_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstShmSrc *self = GST_SHM_SRC (bsrc);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    GstClockTime min = 0, max;
+    guint n_slots;
+
+    if (!gst_base_src_is_live (bsrc)) {
+      gst_query_set_latency (query, FALSE, 0, GST_CLOCK_TIME_NONE);
+      return TRUE;
+    }
+    /* Frames arrive at the instant the sender's sink renders them; one
+     * frame of latency lets them be displayed on time. */
+    if (self->caps && self->is_video && GST_VIDEO_INFO_FPS_N (&self->vinfo) > 0)
+      min = gst_util_uint64_scale_int (GST_SECOND,
+          GST_VIDEO_INFO_FPS_D (&self->vinfo),
+          GST_VIDEO_INFO_FPS_N (&self->vinfo));
+    /* Frames wait in at most all slots of the area. */
+    g_mutex_lock (&self->lock);
+    n_slots = self->n_slots;
+    g_mutex_unlock (&self->lock);
+    max = min * MAX (n_slots, 1);
+    GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
+        GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
+    gst_query_set_latency (query, TRUE, min, max);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+}
+
+static GstStateChangeReturn
+gst_shm_src_change_state (GstElement * element, GstStateChange transition)
+{
+  GstShmSrc *self = GST_SHM_SRC (element);
+
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING) {
+    g_mutex_lock (&self->lock);
+    self->playing = TRUE;
+    g_mutex_unlock (&self->lock);
+  }
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) {
+    g_mutex_lock (&self->lock);
+    self->playing = FALSE;
+    g_mutex_unlock (&self->lock);
+  }
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+}
+
+/* --- GObject ------------------------------------------------------------- */
+
+static GstStructure *
+get_stats (GstShmSrc * self)
+{
+  GstStructure *s;
+
+  g_mutex_lock (&self->lock);
+  s = gst_structure_new ("GstShmSrcStats",
+      "frames-received", G_TYPE_UINT64, self->frames_received,
+      "frames-pushed", G_TYPE_UINT64, self->frames_pushed,
+      "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
+      "frames-copied", G_TYPE_UINT64, self->frames_copied,
+      "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
+      "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "sessions", G_TYPE_UINT64, self->sessions,
+      "last-latency", G_TYPE_INT64, self->last_latency_ns, NULL);
+  g_mutex_unlock (&self->lock);
+  return s;
+}
+
+static void
+gst_shm_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstShmSrc *self = GST_SHM_SRC (object);
+
+  if (prop_id == PROP_IS_LIVE) {
+    gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
+    return;
+  }
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_PATH:
+      g_free (self->path);
+      self->path = g_value_dup_string (value);
+      break;
+    case PROP_CONTROL:
+      g_free (self->control);
+      self->control = g_value_dup_string (value);
+      break;
+    case PROP_TIMEOUT:
+      self->timeout = g_value_get_uint64 (value);
+      break;
+    case PROP_PEER_TIMEOUT:
+      self->peer_timeout = g_value_get_uint64 (value);
+      break;
+    case PROP_ALLOW_SYMLINK:
+      self->allow_symlink = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_shm_src_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstShmSrc *self = GST_SHM_SRC (object);
+
+  switch (prop_id) {
+    case PROP_STATS:
+      g_value_take_boxed (value, get_stats (self));
+      return;
+    case PROP_IS_LIVE:
+      g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
+      return;
+    default:
+      break;
+  }
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_PATH:
+      g_value_set_string (value, self->path);
+      break;
+    case PROP_CONTROL:
+      g_value_set_string (value, self->control);
+      break;
+    case PROP_TIMEOUT:
+      g_value_set_uint64 (value, self->timeout);
+      break;
+    case PROP_PEER_TIMEOUT:
+      g_value_set_uint64 (value, self->peer_timeout);
+      break;
+    case PROP_ALLOW_SYMLINK:
+      g_value_set_boolean (value, self->allow_symlink);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_shm_src_finalize (GObject * object)
+{
+  GstShmSrc *self = GST_SHM_SRC (object);
+
+  g_free (self->path);
+  g_free (self->control);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_shm_src_init (GstShmSrc * self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->items);
+  self->timeout = DEFAULT_TIMEOUT;
+  self->peer_timeout = DEFAULT_PEER_TIMEOUT;
+  self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
+  gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+  gst_base_src_set_do_timestamp (GST_BASE_SRC (self), FALSE);
+}
+
+static void
+gst_shm_src_class_init (GstShmSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+  const GParamFlags ready = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+      | GST_PARAM_MUTABLE_READY;
+
+  gobject_class->set_property = gst_shm_src_set_property;
+  gobject_class->get_property = gst_shm_src_get_property;
+  gobject_class->finalize = gst_shm_src_finalize;
+
+  /**
+   * GstShmSrc:path:
+   *
+   * This receiver's own path to the sender's memory: the same /dev/shm
+   * file on one host, the ivshmem BAR (resource2_wc) in a guest.
+   */
+  g_object_class_install_property (gobject_class, PROP_PATH,
+      g_param_spec_string ("path", "Path",
+          "Shared memory file the sender uses, as seen from here: "
+          "/dev/shm/NAME, or an ivshmem BAR such as "
+          "/sys/bus/pci/devices/0000:00:04.0/resource2_wc", NULL, ready));
+
+  g_object_class_install_property (gobject_class, PROP_CONTROL,
+      g_param_spec_string ("control", "Control address",
+          "Control address of the sender: unix:PATH, tcp:HOST:PORT or "
+          "vsock:CID:PORT (default: unix:<path>.sock)", NULL, ready));
+
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Is live",
+          "Act as a live source: timestamps follow the sender's clock "
+          "(FALSE: the sender's timestamps unchanged)", DEFAULT_IS_LIVE,
+          ready));
+
+  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint64 ("timeout", "Timeout",
+          "Fail when no sender answers for this long, at start or after a "
+          "sender leaves (ns; 0: wait forever)", 0, G_MAXUINT64,
+          DEFAULT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_PEER_TIMEOUT,
+      g_param_spec_uint64 ("peer-timeout", "Peer timeout",
+          "Post a \"stalled\" shm-peer message when the sender is silent "
+          "this long (ns)", GST_SECOND, G_MAXUINT64, DEFAULT_PEER_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_ALLOW_SYMLINK,
+      g_param_spec_boolean ("allow-symlink", "Allow symlink",
+          "Follow a symbolic link at path (refused by default)",
+          DEFAULT_ALLOW_SYMLINK, ready));
+
+  /**
+   * GstShmSrc:stats:
+   *
+   * frames-received, frames-pushed, frames-zero-copy (pushed in place),
+   * frames-copied and bytes-copied (copied out of the area), frames-dropped
+   * (arrived while not playing), sessions, last-latency (ns from the
+   * sender's send to arrival, same host only).
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics", "Frame counters",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_set_static_metadata (element_class,
+      "Shared memory video source", "Source/Video",
+      "Receives frames from shmsink through a token-verified shared memory "
+      "area (/dev/shm or a QEMU ivshmem BAR), zero-copy",
+      "gst-shm developers");
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_shm_src_change_state);
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_shm_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_shm_src_stop);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_shm_src_get_caps);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_shm_src_negotiate);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_shm_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_shm_src_unlock_stop);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_shm_src_query);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_shm_src_create);
+}

@@ -1,0 +1,94 @@
+/* gst-shm: helpers shared by shmsink and shmsrc
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstshmutil.h"
+
+#include <string.h>
+
+/**
+ * gst_shm_post_peer_message:
+ * @event: "connected", "left", "lost", "stalled", "refused"
+ *
+ * Posts an element message named "shm-peer" with the fields event, peer,
+ * session and (when given) reason.
+ */
+void
+gst_shm_post_peer_message (GstElement * element, const gchar * event,
+    const gchar * peer, guint64 session, const gchar * reason)
+{
+  GstStructure *s = gst_structure_new (GST_SHM_PEER_MESSAGE,
+      "event", G_TYPE_STRING, event,
+      "peer", G_TYPE_STRING, peer ? peer : "",
+      "session", G_TYPE_UINT64, session, NULL);
+
+  if (reason)
+    gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  gst_element_post_message (element,
+      gst_message_new_element (GST_OBJECT_CAST (element), s));
+}
+
+static gpointer
+read_boot_id (gpointer data)
+{
+  gchar *contents = NULL;
+
+  if (g_file_get_contents ("/proc/sys/kernel/random/boot_id", &contents,
+          NULL, NULL))
+    g_strstrip (contents);
+  else
+    contents = g_strdup ("");
+  return contents;
+}
+
+/* Identifies this kernel's boot: two processes share CLOCK_MONOTONIC
+ * exactly when their boot ids are equal. */
+const gchar *
+gst_shm_boot_id (void)
+{
+  static GOnce once = G_ONCE_INIT;
+
+  g_once (&once, read_boot_id, NULL);
+  return once.retval;
+}
+
+gboolean
+gst_shm_clock_is_monotonic (GstClock * clock)
+{
+  GstClockType type;
+
+  if (clock == NULL || G_OBJECT_TYPE (clock) != GST_TYPE_SYSTEM_CLOCK)
+    return FALSE;
+  g_object_get (clock, "clock-type", &type, NULL);
+  return type == GST_CLOCK_TYPE_MONOTONIC;
+}
+
+/* CLOCK_MONOTONIC minus the element's clock, 0 when they are the same. */
+GstClockTimeDiff
+gst_shm_clock_diff (GstElement * element, gboolean uses_monotonic)
+{
+  GstClock *clock;
+  GstClockTimeDiff diff = 0;
+
+  if (uses_monotonic)
+    return 0;
+  clock = gst_element_get_clock (element);
+  if (clock) {
+    diff = GST_CLOCK_DIFF (gst_clock_get_time (clock),
+        g_get_monotonic_time () * GST_USECOND);
+    gst_object_unref (clock);
+  }
+  return diff;
+}
+
+/* The control socket beside an area file: PATH.sock. */
+gchar *
+gst_shm_default_control (const gchar * path)
+{
+  return g_strdup_printf ("unix:%s.sock", path);
+}

@@ -1,0 +1,782 @@
+/* gst-shm: the shared area
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "shmarea.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct _ShmArea
+{
+  gint ref_count;
+  gchar *path;
+  int fd;
+  guint8 *data;
+  guint64 size;
+  gboolean created;
+  dev_t dev;
+  ino_t ino;
+};
+
+G_DEFINE_QUARK (shm - area - error - quark, shm_area_error);
+
+static inline guint64
+align_up (guint64 v, guint64 a)
+{
+  return (v + a - 1) / a * a;
+}
+
+/* Byte offsets of the header fields; every one is checked against the
+ * struct in shmarea.h. */
+#define OFF(f) offsetof (ShmAreaHeader, f)
+
+static guint64
+rd64 (const guint8 * b, gsize off)
+{
+  guint64 v;
+  memcpy (&v, b + off, sizeof v);
+  return GUINT64_FROM_LE (v);
+}
+
+static guint32
+rd32 (const guint8 * b, gsize off)
+{
+  guint32 v;
+  memcpy (&v, b + off, sizeof v);
+  return GUINT32_FROM_LE (v);
+}
+
+static void
+wr64 (guint8 * b, gsize off, guint64 v)
+{
+  v = GUINT64_TO_LE (v);
+  memcpy (b + off, &v, sizeof v);
+}
+
+static void
+wr32 (guint8 * b, gsize off, guint32 v)
+{
+  v = GUINT32_TO_LE (v);
+  memcpy (b + off, &v, sizeof v);
+}
+
+static guint64 *
+field64 (ShmArea * area, gsize off)
+{
+  return (guint64 *) (gpointer) (area->data + off);
+}
+
+/* --- geometry ----------------------------------------------------------- */
+
+static guint64
+slots_offset_for (guint64 ring_size)
+{
+  return SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE + align_up (ring_size,
+      SHM_AREA_PAGE);
+}
+
+/**
+ * shm_geometry_size_needed:
+ *
+ * Returns: the smallest area that holds @n_slots frames of @frame_size bytes
+ * and a ring region of @ring_size bytes, or G_MAXUINT64 when that exceeds
+ * %SHM_AREA_MAX_SIZE.
+ */
+guint64
+shm_geometry_size_needed (guint32 n_slots, guint64 frame_size,
+    guint64 ring_size)
+{
+  guint64 slot_size, slots;
+
+  if (frame_size == 0 || frame_size > SHM_AREA_MAX_SIZE
+      || ring_size > SHM_AREA_MAX_SIZE || n_slots > SHM_AREA_MAX_SLOTS)
+    return G_MAXUINT64;
+  slot_size = align_up (frame_size, SHM_AREA_PAGE);
+  slots = slot_size * n_slots;  /* < 2^40 * 64: no overflow */
+  if (slots > SHM_AREA_MAX_SIZE)
+    return G_MAXUINT64;
+  slots += slots_offset_for (ring_size);
+  return slots > SHM_AREA_MAX_SIZE ? G_MAXUINT64 : slots;
+}
+
+/**
+ * shm_geometry_compute:
+ * @area_size: the size of the area (an existing file's size, or the size a
+ *   new file was created with)
+ *
+ * Lays out @n_slots slots of at least @frame_size bytes in an area of
+ * @area_size bytes; the slots take all the room there is, rounded down to
+ * pages, so that a fixed area (a BAR) can carry bigger frames later.
+ */
+gboolean
+shm_geometry_compute (ShmGeometry * geo, guint64 area_size, guint32 n_slots,
+    guint64 frame_size, guint64 ring_size, GError ** error)
+{
+  guint64 needed, slots_offset;
+
+  g_return_val_if_fail (geo != NULL, FALSE);
+
+  if (n_slots < SHM_AREA_MIN_SLOTS || n_slots > SHM_AREA_MAX_SLOTS) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_FAILED,
+        "%u slots asked for; an area holds %d to %d", n_slots,
+        SHM_AREA_MIN_SLOTS, SHM_AREA_MAX_SLOTS);
+    return FALSE;
+  }
+  needed = shm_geometry_size_needed (n_slots, frame_size, ring_size);
+  if (needed == G_MAXUINT64) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_FAILED,
+        "%u slots of %" G_GUINT64_FORMAT " bytes exceed the largest area (%"
+        G_GUINT64_FORMAT " bytes)", n_slots, frame_size, SHM_AREA_MAX_SIZE);
+    return FALSE;
+  }
+  if (area_size < needed) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
+        "the area is %" G_GUINT64_FORMAT " bytes but %u slots of %"
+        G_GUINT64_FORMAT " bytes need %" G_GUINT64_FORMAT " bytes",
+        area_size, n_slots, frame_size, needed);
+    return FALSE;
+  }
+
+  slots_offset = slots_offset_for (ring_size);
+  memset (geo, 0, sizeof *geo);
+  geo->area_size = area_size;
+  geo->token_offset = SHM_AREA_TOKEN_OFFSET;
+  geo->token_lanes = SHM_AREA_TOKEN_LANES;
+  geo->token_lane_size = SHM_AREA_TOKEN_LANE_SIZE;
+  geo->ring_offset = ring_size ? SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE : 0;
+  geo->ring_size = align_up (ring_size, SHM_AREA_PAGE);
+  geo->slots_offset = slots_offset;
+  geo->slot_size = (area_size - slots_offset) / n_slots;
+  geo->slot_size -= geo->slot_size % SHM_AREA_PAGE;
+  geo->n_slots = n_slots;
+  return TRUE;
+}
+
+/* Checks that a geometry (from a header or a hello) is self-consistent and
+ * fits in @map_size bytes.  All arithmetic is overflow-safe because every
+ * value is first bounded by SHM_AREA_MAX_SIZE. */
+static gboolean
+geometry_validate (const ShmGeometry * g, guint64 map_size, GError ** error)
+{
+  const gchar *what = NULL;
+
+  if (g->area_size > SHM_AREA_MAX_SIZE || g->area_size > map_size)
+    what = "area size";
+  else if (g->token_offset != SHM_AREA_TOKEN_OFFSET
+      || g->token_lanes != SHM_AREA_TOKEN_LANES
+      || g->token_lane_size != SHM_AREA_TOKEN_LANE_SIZE)
+    what = "token region";
+  else if (g->ring_size > SHM_AREA_MAX_SIZE
+      || g->ring_size % SHM_AREA_PAGE != 0
+      || (g->ring_size != 0
+          && g->ring_offset != SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE)
+      || (g->ring_size == 0 && g->ring_offset != 0))
+    what = "ring region";
+  else if (g->slots_offset != slots_offset_for (g->ring_size))
+    what = "slot offset";
+  else if (g->n_slots < SHM_AREA_MIN_SLOTS || g->n_slots > SHM_AREA_MAX_SLOTS)
+    what = "slot count";
+  else if (g->slot_size == 0 || g->slot_size % SHM_AREA_PAGE != 0
+      || g->slot_size > SHM_AREA_MAX_SIZE
+      || g->slots_offset + g->slot_size * g->n_slots > g->area_size)
+    what = "slot size";
+
+  if (what) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_HEADER,
+        "invalid %s in area geometry", what);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+shm_geometry_slot_range (const ShmGeometry * geo, guint32 slot,
+    guint64 * offset)
+{
+  if (slot >= geo->n_slots)
+    return FALSE;
+  *offset = geo->slots_offset + (guint64) slot *geo->slot_size;
+  return TRUE;
+}
+
+/* --- files -------------------------------------------------------------- */
+
+static gint
+errno_to_area_error (int err)
+{
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return SHM_AREA_ERROR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return SHM_AREA_ERROR_PERMISSION;
+    case ELOOP:
+      return SHM_AREA_ERROR_SYMLINK;
+    case ENOSPC:
+    case EDQUOT:
+      return SHM_AREA_ERROR_NO_SPACE;
+    default:
+      return SHM_AREA_ERROR_FAILED;
+  }
+}
+
+static void
+set_errno_error (GError ** error, int err, const gchar * what,
+    const gchar * path)
+{
+  gint code = errno_to_area_error (err);
+
+  if (code == SHM_AREA_ERROR_SYMLINK) {
+    g_set_error (error, SHM_AREA_ERROR, code,
+        "\"%s\" is a symbolic link; symbolic links are refused unless "
+        "allow-symlink is set", path);
+  } else if (code == SHM_AREA_ERROR_NOT_FOUND && err == ENOENT) {
+    g_autofree gchar *dir = g_path_get_dirname (path);
+    if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+      g_set_error (error, SHM_AREA_ERROR, code,
+          "Could not %s \"%s\": directory \"%s\" does not exist", what, path,
+          dir);
+    else
+      g_set_error (error, SHM_AREA_ERROR, code,
+          "Could not %s \"%s\": %s", what, path, g_strerror (err));
+  } else {
+    g_set_error (error, SHM_AREA_ERROR, code, "Could not %s \"%s\": %s",
+        what, path, g_strerror (err));
+  }
+}
+
+static ShmArea *
+area_map (const gchar * path, int fd, gboolean created, gboolean readonly,
+    GError ** error)
+{
+  struct stat st;
+  ShmArea *area;
+  void *data;
+
+  if (fstat (fd, &st) < 0) {
+    set_errno_error (error, errno, "stat", path);
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_REGULAR,
+        "\"%s\" is not a regular file (a shared-memory file or a PCI BAR "
+        "resource file is needed)", path);
+    return NULL;
+  }
+  if ((guint64) st.st_size < SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE
+      + SHM_AREA_MIN_SLOTS * SHM_AREA_PAGE) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
+        "\"%s\" is %" G_GUINT64_FORMAT " bytes, too small for any area "
+        "(at least %d bytes)", path, (guint64) st.st_size,
+        SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE
+        + SHM_AREA_MIN_SLOTS * SHM_AREA_PAGE);
+    return NULL;
+  }
+  if ((guint64) st.st_size > SHM_AREA_MAX_SIZE) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_FAILED,
+        "\"%s\" is %" G_GUINT64_FORMAT " bytes, more than the largest area "
+        "(%" G_GUINT64_FORMAT " bytes)", path, (guint64) st.st_size,
+        SHM_AREA_MAX_SIZE);
+    return NULL;
+  }
+
+  data = mmap (NULL, st.st_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+      MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED) {
+    set_errno_error (error, errno, "map", path);
+    return NULL;
+  }
+
+  area = g_new0 (ShmArea, 1);
+  area->ref_count = 1;
+  area->path = g_strdup (path);
+  area->fd = fd;
+  area->data = data;
+  area->size = st.st_size;
+  area->created = created;
+  area->dev = st.st_dev;
+  area->ino = st.st_ino;
+  return area;
+}
+
+static gboolean
+header_is_blank (const guint8 * data)
+{
+  for (gsize i = 0; i < 64; i++)
+    if (data[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * shm_area_create:
+ * @size: the size of a file that has to be created
+ * @created: (out): whether the file was created by this call
+ *
+ * Opens the area at @path for the sink, creating it with @size bytes
+ * (allocated with posix_fallocate) when it does not exist.  An existing
+ * file is used as it is: never truncated, grown or, later, unlinked.
+ * An existing file that holds something other than a blank page or a
+ * gst-shm header is refused, so that a mistyped path never overwrites a
+ * user's data.
+ */
+ShmArea *
+shm_area_create (const gchar * path, guint64 size, guint mode,
+    ShmOpenFlags flags, gboolean * created, GError ** error)
+{
+  int oflags = O_RDWR | O_CLOEXEC;
+  gboolean is_new = TRUE;
+  ShmArea *area;
+  int fd, err;
+
+  if (!(flags & SHM_OPEN_ALLOW_SYMLINK))
+    oflags |= O_NOFOLLOW;
+
+  fd = open (path, oflags | O_CREAT | O_EXCL, mode & 0777);
+  if (fd < 0 && errno == EEXIST) {
+    is_new = FALSE;
+    fd = open (path, oflags);
+  }
+  if (fd < 0) {
+    set_errno_error (error, errno, is_new ? "create" : "open", path);
+    return NULL;
+  }
+
+  if (is_new) {
+    /* The umask must not decide who may read frames. */
+    if (fchmod (fd, mode & 0777) < 0) {
+      err = errno;
+      goto create_failed;
+    }
+    /* A sparse file on a full tmpfs turns into SIGBUS later: allocate. */
+    err = posix_fallocate (fd, 0, size);
+    if (err != 0)
+      goto create_failed;
+  }
+
+  if ((flags & SHM_OPEN_LOCK) && flock (fd, LOCK_EX | LOCK_NB) < 0) {
+    err = errno;
+    if (is_new)
+      unlink (path);
+    close (fd);
+    if (err == EWOULDBLOCK)
+      g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BUSY,
+          "another shmsink owns \"%s\"", path);
+    else
+      set_errno_error (error, err, "lock", path);
+    return NULL;
+  }
+
+  area = area_map (path, fd, is_new, FALSE, error);
+  if (!area) {
+    if (is_new)
+      unlink (path);
+    close (fd);
+    return NULL;
+  }
+
+  if (!is_new && !header_is_blank (area->data)
+      && rd64 (area->data, OFF (magic)) != SHM_AREA_MAGIC) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_FOREIGN,
+        "\"%s\" exists and does not hold a gst-shm area; refusing to "
+        "overwrite it (remove it or choose another path)", path);
+    shm_area_unref (area);
+    return NULL;
+  }
+
+  if (created)
+    *created = is_new;
+  return area;
+
+create_failed:
+  unlink (path);
+  close (fd);
+  if (err == ENOSPC) {
+    g_autofree gchar *dir = g_path_get_dirname (path);
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_NO_SPACE,
+        "Could not allocate %" G_GUINT64_FORMAT " bytes for \"%s\": no space "
+        "left in \"%s\"", size, path, dir);
+  } else {
+    set_errno_error (error, err, "allocate", path);
+  }
+  return NULL;
+}
+
+ShmArea *
+shm_area_open (const gchar * path, ShmOpenFlags flags, GError ** error)
+{
+  gboolean ro = (flags & SHM_OPEN_READONLY) != 0;
+  int oflags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  ShmArea *area;
+  int fd;
+
+  if (!(flags & SHM_OPEN_ALLOW_SYMLINK))
+    oflags |= O_NOFOLLOW;
+  fd = open (path, oflags);
+  if (fd < 0) {
+    set_errno_error (error, errno, "open", path);
+    return NULL;
+  }
+  area = area_map (path, fd, FALSE, ro, error);
+  if (!area)
+    close (fd);
+  return area;
+}
+
+/* --- header ------------------------------------------------------------- */
+
+void
+shm_area_init_header (ShmArea * area, const ShmGeometry * g)
+{
+  guint8 hdr[SHM_AREA_HEADER_SIZE];
+
+  /* Magic first goes to zero, so that nobody trusts a half-written header;
+   * then every other field; then the magic, last, with release order. */
+  shm_area_clear_magic (area);
+
+  memset (hdr, 0, sizeof hdr);
+  wr32 (hdr, OFF (version), SHM_AREA_VERSION);
+  wr32 (hdr, OFF (header_size), SHM_AREA_HEADER_SIZE);
+  wr64 (hdr, OFF (area_size), g->area_size);
+  wr64 (hdr, OFF (session_id), g->session_id);
+  wr64 (hdr, OFF (token_offset), g->token_offset);
+  wr32 (hdr, OFF (token_lanes), g->token_lanes);
+  wr32 (hdr, OFF (token_lane_size), g->token_lane_size);
+  wr64 (hdr, OFF (ring_offset), g->ring_offset);
+  wr64 (hdr, OFF (ring_size), g->ring_size);
+  wr64 (hdr, OFF (slots_offset), g->slots_offset);
+  wr64 (hdr, OFF (slot_size), g->slot_size);
+  wr32 (hdr, OFF (n_slots), g->n_slots);
+  wr32 (hdr, OFF (flags), g->flags);
+  memcpy (area->data + 8, hdr + 8, sizeof hdr - 8);
+  memset (area->data + g->token_offset, 0,
+      (gsize) g->token_lanes * g->token_lane_size);
+  if (g->ring_size)
+    memset (area->data + g->ring_offset, 0, g->ring_size);
+
+  __atomic_store_n (field64 (area, OFF (magic)),
+      GUINT64_TO_LE (SHM_AREA_MAGIC), __ATOMIC_RELEASE);
+  /* Orders write-combined stores too (sfence/mfence on x86). */
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+}
+
+void
+shm_area_clear_magic (ShmArea * area)
+{
+  __atomic_store_n (field64 (area, OFF (magic)), 0, __ATOMIC_RELEASE);
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+}
+
+void
+shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames)
+{
+  __atomic_store_n (field64 (area, OFF (sink_frames)),
+      GUINT64_TO_LE (frames), __ATOMIC_RELAXED);
+  __atomic_store_n (field64 (area, OFF (sink_heartbeat)),
+      GUINT64_TO_LE (now_ns), __ATOMIC_RELEASE);
+}
+
+gboolean
+shm_area_peek_session (ShmArea * area, guint64 * session_id)
+{
+  guint64 magic = GUINT64_FROM_LE (__atomic_load_n (field64 (area,
+              OFF (magic)), __ATOMIC_ACQUIRE));
+
+  if (magic != SHM_AREA_MAGIC)
+    return FALSE;
+  *session_id = GUINT64_FROM_LE (__atomic_load_n (field64 (area,
+              OFF (session_id)), __ATOMIC_RELAXED));
+  return TRUE;
+}
+
+/**
+ * shm_area_read_header:
+ *
+ * Copies the header out of the area once, checks magic and version, and
+ * decodes the geometry, validated against the size of this mapping.
+ */
+gboolean
+shm_area_read_header (ShmArea * area, ShmGeometry * g, GError ** error)
+{
+  guint8 hdr[offsetof (ShmAreaHeader, _pad1)];
+  guint64 magic;
+  guint32 version;
+
+  magic = GUINT64_FROM_LE (__atomic_load_n (field64 (area, OFF (magic)),
+          __ATOMIC_ACQUIRE));
+  if (magic != SHM_AREA_MAGIC) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC,
+        "\"%s\" does not hold a gst-shm area (magic 0x%016" G_GINT64_MODIFIER
+        "x, expected 0x%016" G_GINT64_MODIFIER "x)", area->path, magic,
+        SHM_AREA_MAGIC);
+    return FALSE;
+  }
+  memcpy (hdr, area->data, sizeof hdr);
+
+  version = rd32 (hdr, OFF (version));
+  if (version != SHM_AREA_VERSION) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_VERSION,
+        "\"%s\" holds a gst-shm area of version %u; this version of gst-shm "
+        "reads version %d", area->path, version, SHM_AREA_VERSION);
+    return FALSE;
+  }
+  if (rd32 (hdr, OFF (header_size)) != SHM_AREA_HEADER_SIZE) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_HEADER,
+        "\"%s\" has a header of %u bytes, expected %d", area->path,
+        rd32 (hdr, OFF (header_size)), SHM_AREA_HEADER_SIZE);
+    return FALSE;
+  }
+
+  g->area_size = rd64 (hdr, OFF (area_size));
+  g->session_id = rd64 (hdr, OFF (session_id));
+  g->token_offset = rd64 (hdr, OFF (token_offset));
+  g->token_lanes = rd32 (hdr, OFF (token_lanes));
+  g->token_lane_size = rd32 (hdr, OFF (token_lane_size));
+  g->ring_offset = rd64 (hdr, OFF (ring_offset));
+  g->ring_size = rd64 (hdr, OFF (ring_size));
+  g->slots_offset = rd64 (hdr, OFF (slots_offset));
+  g->slot_size = rd64 (hdr, OFF (slot_size));
+  g->n_slots = rd32 (hdr, OFF (n_slots));
+  g->flags = rd32 (hdr, OFF (flags));
+
+  if (!geometry_validate (g, area->size, error)) {
+    g_prefix_error (error, "\"%s\": ", area->path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/**
+ * shm_area_check_header:
+ * @expected: the geometry the peer announced
+ *
+ * Checks that the area holds exactly the geometry @expected (validated on
+ * its own first, since it came from the peer).
+ */
+gboolean
+shm_area_check_header (ShmArea * area, const ShmGeometry * expected,
+    GError ** error)
+{
+  ShmGeometry g;
+
+  if (!geometry_validate (expected, G_MAXUINT64, error))
+    return FALSE;
+  if (expected->area_size > area->size) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
+        "the sender's area is %" G_GUINT64_FORMAT " bytes but \"%s\" is only %"
+        G_GUINT64_FORMAT " bytes", expected->area_size, area->path,
+        area->size);
+    return FALSE;
+  }
+  if (!shm_area_read_header (area, &g, error))
+    return FALSE;
+  if (g.session_id != expected->session_id) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_SESSION,
+        "\"%s\" holds session %016" G_GINT64_MODIFIER "x, the sender "
+        "announced %016" G_GINT64_MODIFIER "x", area->path, g.session_id,
+        expected->session_id);
+    return FALSE;
+  }
+  if (memcmp (&g, expected, sizeof g) != 0) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_HEADER,
+        "the geometry in \"%s\" differs from what the sender announced",
+        area->path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* --- tokens ------------------------------------------------------------- */
+
+gboolean
+shm_random_bytes (gpointer buf, gsize len, GError ** error)
+{
+  guint8 *p = buf;
+
+  while (len > 0) {
+    ssize_t n = getrandom (p, len, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_FAILED,
+          "getrandom failed: %s", g_strerror (errno));
+      return FALSE;
+    }
+    p += n;
+    len -= n;
+  }
+  return TRUE;
+}
+
+gboolean
+shm_token_lane_range (const ShmGeometry * geo, guint32 lane, guint64 * start,
+    guint64 * end)
+{
+  if (lane >= geo->token_lanes)
+    return FALSE;
+  *start = geo->token_offset + (guint64) lane *geo->token_lane_size;
+  *end = *start + geo->token_lane_size;
+  return TRUE;
+}
+
+/**
+ * shm_area_write_token:
+ * @avoid_index: index of a token already in the lane that must not be
+ *   overwritten, or G_MAXUINT64
+ * @token: (out caller-allocates): @token_bytes random bytes
+ * @token_index: (out): where they were written
+ *
+ * Writes a fresh token from the kernel's CSPRNG at a random index inside
+ * @lane of the token region.
+ */
+gboolean
+shm_area_write_token (ShmArea * area, const ShmGeometry * geo, guint32 lane,
+    guint64 avoid_index, guint8 * token, guint32 token_bytes,
+    guint64 * token_index, GError ** error)
+{
+  guint64 start, end, span, index;
+  guint32 r;
+
+  g_return_val_if_fail (token_bytes >= SHM_TOKEN_MIN_BYTES
+      && token_bytes <= SHM_TOKEN_MAX_BYTES, FALSE);
+  if (!shm_token_lane_range (geo, lane, &start, &end) || end > area->size) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_FAILED,
+        "token lane %u is outside the area", lane);
+    return FALSE;
+  }
+  if (!shm_random_bytes (token, token_bytes, error))
+    return FALSE;
+  span = end - start - token_bytes + 1;
+  do {
+    if (!shm_random_bytes (&r, sizeof r, error))
+      return FALSE;
+    index = start + r % span;
+  } while (avoid_index != G_MAXUINT64 && index < avoid_index + token_bytes
+      && avoid_index < index + token_bytes);
+
+  memcpy (area->data + index, token, token_bytes);
+  /* Make the token visible (and drain write-combining buffers) before the
+   * message that announces it is sent. */
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  *token_index = index;
+  return TRUE;
+}
+
+/**
+ * shm_area_check_token:
+ *
+ * Checks the peer's token: the index and length are bounded to @lane first,
+ * then the bytes are copied out once and compared.
+ */
+gboolean
+shm_area_check_token (ShmArea * area, const ShmGeometry * geo, guint32 lane,
+    const guint8 * token, guint32 token_bytes, guint64 token_index)
+{
+  guint8 seen[SHM_TOKEN_MAX_BYTES];
+  guint64 start, end;
+
+  if (token_bytes < SHM_TOKEN_MIN_BYTES || token_bytes > SHM_TOKEN_MAX_BYTES)
+    return FALSE;
+  if (!shm_token_lane_range (geo, lane, &start, &end) || end > area->size)
+    return FALSE;
+  if (token_index < start || token_index > end - token_bytes)
+    return FALSE;
+  __atomic_thread_fence (__ATOMIC_ACQUIRE);
+  memcpy (seen, area->data + token_index, token_bytes);
+  return memcmp (seen, token, token_bytes) == 0;
+}
+
+/* --- lifetime ----------------------------------------------------------- */
+
+ShmArea *
+shm_area_ref (ShmArea * area)
+{
+  g_atomic_int_inc (&area->ref_count);
+  return area;
+}
+
+void
+shm_area_unref (ShmArea * area)
+{
+  if (!g_atomic_int_dec_and_test (&area->ref_count))
+    return;
+  munmap (area->data, area->size);
+  close (area->fd);
+  g_free (area->path);
+  g_free (area);
+}
+
+/**
+ * shm_area_unlink:
+ *
+ * Removes the file of an area this process created, if the path still names
+ * the same file.  Areas that were opened (not created) are never removed.
+ */
+gboolean
+shm_area_unlink (ShmArea * area, GError ** error)
+{
+  struct stat st;
+
+  if (!area->created)
+    return TRUE;
+  if (lstat (area->path, &st) < 0) {
+    if (errno == ENOENT)
+      return TRUE;
+    set_errno_error (error, errno, "stat", area->path);
+    return FALSE;
+  }
+  if (st.st_dev != area->dev || st.st_ino != area->ino)
+    return TRUE;                /* someone else's file now */
+  if (unlink (area->path) < 0 && errno != ENOENT) {
+    set_errno_error (error, errno, "remove", area->path);
+    return FALSE;
+  }
+  area->created = FALSE;
+  return TRUE;
+}
+
+const gchar *
+shm_area_get_path (ShmArea * area)
+{
+  return area->path;
+}
+
+guint64
+shm_area_get_size (ShmArea * area)
+{
+  return area->size;
+}
+
+guint8 *
+shm_area_get_data (ShmArea * area)
+{
+  return area->data;
+}
+
+gboolean
+shm_area_is_created (ShmArea * area)
+{
+  return area->created;
+}
+
+gboolean
+shm_area_contains (ShmArea * area, gconstpointer ptr, gsize size)
+{
+  const guint8 *p = ptr;
+  return p >= area->data && size <= area->size
+      && (gsize) (p - area->data) <= area->size - size;
+}

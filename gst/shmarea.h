@@ -1,0 +1,198 @@
+/* gst-shm: the shared area
+ *
+ * This file is part of the area/protocol core: it uses GLib only, no
+ * GStreamer types, so that it can be fuzzed and used by other programs.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifndef __SHM_AREA_H__
+#define __SHM_AREA_H__
+
+#include <glib.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <assert.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Area layout (docs/protocol.md is the normative text):
+ *
+ *   0                     header (4096 bytes, ShmAreaHeader)
+ *   token_offset          token region: token_lanes lanes of token_lane_size
+ *   ring_offset           in-band control rings (ring_size bytes, may be 0)
+ *   slots_offset          n_slots frame slots of slot_size bytes each
+ *
+ * Every offset and size is a multiple of SHM_AREA_PAGE.  All integers are
+ * little-endian.  The header is never read through this struct: readers copy
+ * the bytes once and decode each field (shm_area_header_decode()); the struct
+ * exists to pin the layout with compile-time checks.
+ */
+
+#define SHM_AREA_MAGIC          G_GUINT64_CONSTANT (0x31414552414d5347)  /* "GSMAREA1" */
+#define SHM_AREA_VERSION        1
+#define SHM_AREA_PAGE           4096
+#define SHM_AREA_HEADER_SIZE    4096
+#define SHM_AREA_TOKEN_OFFSET   SHM_AREA_HEADER_SIZE
+#define SHM_AREA_TOKEN_LANES    64
+#define SHM_AREA_TOKEN_LANE_SIZE 1024
+#define SHM_AREA_TOKEN_SIZE     (SHM_AREA_TOKEN_LANES * SHM_AREA_TOKEN_LANE_SIZE)
+#define SHM_AREA_MIN_SLOTS      2
+#define SHM_AREA_MAX_SLOTS      64
+#define SHM_TOKEN_BYTES         16
+#define SHM_TOKEN_MIN_BYTES     8
+#define SHM_TOKEN_MAX_BYTES     64
+/* Largest area we accept: 1 TiB; keeps every offset sum far from overflow. */
+#define SHM_AREA_MAX_SIZE       (G_GUINT64_CONSTANT (1) << 40)
+
+typedef struct
+{
+  /* Line 0: identity and geometry.  Written by the sink while magic is 0,
+   * then magic is stored last with release ordering.  Never changes while
+   * magic is set. */
+  uint64_t magic;               /* 0 */
+  uint32_t version;             /* 8 */
+  uint32_t header_size;         /* 12 */
+  uint64_t area_size;           /* 16 */
+  uint64_t session_id;          /* 24 */
+  uint64_t token_offset;        /* 32 */
+  uint32_t token_lanes;         /* 40 */
+  uint32_t token_lane_size;     /* 44 */
+  uint64_t ring_offset;         /* 48 */
+  uint64_t ring_size;           /* 56 */
+  /* Line 1: frame slots. Same rules as line 0. */
+  uint64_t slots_offset;        /* 64 */
+  uint64_t slot_size;           /* 72 */
+  uint32_t n_slots;             /* 80 */
+  uint32_t flags;               /* 84 */
+  uint8_t _pad1[40];            /* 88 */
+  /* Line 2: written by the sink only, while it runs. */
+  uint64_t sink_heartbeat;      /* 128: sink's CLOCK_MONOTONIC in ns */
+  uint64_t sink_frames;         /* 136: frames published so far */
+  uint8_t _pad2[48];            /* 144 */
+  /* Lines 3..63: reserved, zero. */
+  uint8_t _reserved[SHM_AREA_HEADER_SIZE - 192];
+} ShmAreaHeader;
+
+static_assert (sizeof (ShmAreaHeader) == SHM_AREA_HEADER_SIZE, "header size");
+static_assert (offsetof (ShmAreaHeader, magic) == 0, "magic");
+static_assert (offsetof (ShmAreaHeader, version) == 8, "version");
+static_assert (offsetof (ShmAreaHeader, header_size) == 12, "header_size");
+static_assert (offsetof (ShmAreaHeader, area_size) == 16, "area_size");
+static_assert (offsetof (ShmAreaHeader, session_id) == 24, "session_id");
+static_assert (offsetof (ShmAreaHeader, token_offset) == 32, "token_offset");
+static_assert (offsetof (ShmAreaHeader, token_lanes) == 40, "token_lanes");
+static_assert (offsetof (ShmAreaHeader, token_lane_size) == 44, "lane_size");
+static_assert (offsetof (ShmAreaHeader, ring_offset) == 48, "ring_offset");
+static_assert (offsetof (ShmAreaHeader, ring_size) == 56, "ring_size");
+static_assert (offsetof (ShmAreaHeader, slots_offset) == 64, "slots_offset");
+static_assert (offsetof (ShmAreaHeader, slot_size) == 72, "slot_size");
+static_assert (offsetof (ShmAreaHeader, n_slots) == 80, "n_slots");
+static_assert (offsetof (ShmAreaHeader, flags) == 84, "flags");
+static_assert (offsetof (ShmAreaHeader, sink_heartbeat) == 128, "heartbeat");
+static_assert ((offsetof (ShmAreaHeader, sink_heartbeat) & 63) == 0,
+    "sink hot fields start a cache line");
+static_assert (offsetof (ShmAreaHeader, sink_frames) == 136, "sink_frames");
+static_assert (offsetof (ShmAreaHeader, _reserved) == 192, "reserved");
+
+/* Geometry of an area: what the sink decides and the hello announces. */
+typedef struct
+{
+  guint64 area_size;
+  guint64 session_id;
+  guint64 token_offset;
+  guint32 token_lanes;
+  guint32 token_lane_size;
+  guint64 ring_offset;
+  guint64 ring_size;
+  guint64 slots_offset;
+  guint64 slot_size;
+  guint32 n_slots;
+  guint32 flags;
+} ShmGeometry;
+
+/* compared with memcmp(): no padding allowed */
+static_assert (sizeof (ShmGeometry) == 72, "ShmGeometry has no padding");
+
+typedef enum
+{
+  SHM_AREA_ERROR_FAILED,
+  SHM_AREA_ERROR_NOT_FOUND,     /* file (or its directory) does not exist */
+  SHM_AREA_ERROR_PERMISSION,
+  SHM_AREA_ERROR_SYMLINK,
+  SHM_AREA_ERROR_NOT_REGULAR,
+  SHM_AREA_ERROR_TOO_SMALL,
+  SHM_AREA_ERROR_NO_SPACE,
+  SHM_AREA_ERROR_FOREIGN,       /* holds data that is not an area */
+  SHM_AREA_ERROR_BAD_MAGIC,
+  SHM_AREA_ERROR_BAD_VERSION,
+  SHM_AREA_ERROR_BAD_HEADER,
+  SHM_AREA_ERROR_SESSION,
+  SHM_AREA_ERROR_TOKEN,
+  SHM_AREA_ERROR_BUSY,          /* another sink owns the area */
+} ShmAreaError;
+
+#define SHM_AREA_ERROR (shm_area_error_quark ())
+GQuark shm_area_error_quark (void);
+
+typedef struct _ShmArea ShmArea;
+
+typedef enum
+{
+  SHM_OPEN_ALLOW_SYMLINK = 1 << 0,
+  SHM_OPEN_READONLY = 1 << 1,
+  SHM_OPEN_LOCK = 1 << 2,       /* take an exclusive flock (sink) */
+} ShmOpenFlags;
+
+/* Sink side. */
+gboolean shm_geometry_compute (ShmGeometry * geo, guint64 area_size,
+    guint32 n_slots, guint64 frame_size, guint64 ring_size, GError ** error);
+guint64 shm_geometry_size_needed (guint32 n_slots, guint64 frame_size,
+    guint64 ring_size);
+
+ShmArea *shm_area_create (const gchar * path, guint64 size, guint mode,
+    ShmOpenFlags flags, gboolean * created, GError ** error);
+void shm_area_init_header (ShmArea * area, const ShmGeometry * geo);
+void shm_area_clear_magic (ShmArea * area);
+void shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames);
+gboolean shm_area_unlink (ShmArea * area, GError ** error);
+
+/* Receiver side. */
+ShmArea *shm_area_open (const gchar * path, ShmOpenFlags flags,
+    GError ** error);
+gboolean shm_area_check_header (ShmArea * area, const ShmGeometry * expected,
+    GError ** error);
+gboolean shm_area_read_header (ShmArea * area, ShmGeometry * geo,
+    GError ** error);
+gboolean shm_area_peek_session (ShmArea * area, guint64 * session_id);
+
+/* Both sides. */
+ShmArea *shm_area_ref (ShmArea * area);
+void shm_area_unref (ShmArea * area);
+const gchar *shm_area_get_path (ShmArea * area);
+guint64 shm_area_get_size (ShmArea * area);
+guint8 *shm_area_get_data (ShmArea * area);
+gboolean shm_area_is_created (ShmArea * area);
+gboolean shm_area_contains (ShmArea * area, gconstpointer ptr, gsize size);
+
+/* Token handshake. */
+gboolean shm_random_bytes (gpointer buf, gsize len, GError ** error);
+gboolean shm_token_lane_range (const ShmGeometry * geo, guint32 lane,
+    guint64 * start, guint64 * end);
+gboolean shm_area_write_token (ShmArea * area, const ShmGeometry * geo,
+    guint32 lane, guint64 avoid_index, guint8 * token, guint32 token_bytes,
+    guint64 * token_index, GError ** error);
+gboolean shm_area_check_token (ShmArea * area, const ShmGeometry * geo,
+    guint32 lane, const guint8 * token, guint32 token_bytes,
+    guint64 token_index);
+
+/* Slots. */
+gboolean shm_geometry_slot_range (const ShmGeometry * geo, guint32 slot,
+    guint64 * offset);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShmArea, shm_area_unref);
+
+G_END_DECLS
+
+#endif /* __SHM_AREA_H__ */
