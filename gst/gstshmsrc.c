@@ -31,7 +31,9 @@
  * shmsrc is a live source by default: timestamps cross as CLOCK_MONOTONIC
  * instants (the instant the sender's sink would render the frame) and are
  * mapped onto this pipeline's clock, so that the intervals between frames
- * are kept exactly and two pipelines on one host render in step.  Between
+ * are kept exactly and two pipelines on one host render in step.  A frame
+ * due before this pipeline started playing (the backlog of a sender that
+ * waited for this receiver) is stamped with its arrival time instead.  Between
  * machines (a VM and its host) CLOCK_MONOTONIC differs: the offset is taken
  * from the first frame of each session.  With is-live=false the sender's
  * PTS, DTS and durations are pushed unchanged, after a segment that starts
@@ -1230,16 +1232,22 @@ copy_slot (GstShmSrc * self, Item * item, guint8 * data)
   return out;
 }
 
+/* The sender's due time on CLOCK_MONOTONIC, as running time here.  A frame
+ * due before this pipeline started playing (the backlog of a sender that
+ * waited for this receiver) gets its arrival time instead, so that PTS
+ * never go back. */
 static GstClockTime
 from_monotonic (GstShmSrc * self, Session * s, guint64 mono,
-    GstClockTime base_time, GstClockTimeDiff diff)
+    GstClockTime base_time, GstClockTime now, GstClockTimeDiff diff)
 {
   gint64 t;
 
   if (mono == G_MAXUINT64 || !GST_CLOCK_TIME_IS_VALID (base_time))
     return GST_CLOCK_TIME_NONE;
   t = (gint64) mono + s->mono_offset - diff;
-  return t > (gint64) base_time ? (GstClockTime) (t - base_time) : 0;
+  if (t >= (gint64) base_time)
+    return (GstClockTime) (t - base_time);
+  return now > base_time ? now - base_time : 0;
 }
 
 static void
@@ -1248,12 +1256,13 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
   Session *s = item->session;
 
   if (gst_base_src_is_live (GST_BASE_SRC (self))) {
-    GstClockTime base_time = GST_CLOCK_TIME_NONE;
+    GstClockTime base_time = GST_CLOCK_TIME_NONE, now = 0;
     GstClockTimeDiff diff = 0;
     GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
 
     if (clock) {
       base_time = gst_element_get_base_time (GST_ELEMENT (self));
+      now = gst_clock_get_time (clock);
       diff = gst_shm_clock_diff (GST_ELEMENT (self),
           gst_shm_clock_is_monotonic (clock));
       gst_object_unref (clock);
@@ -1265,9 +1274,9 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
       s->have_mono_offset = TRUE;
     }
     GST_BUFFER_PTS (buf) = from_monotonic (self, s, item->mono_pts,
-        base_time, diff);
+        base_time, now, diff);
     GST_BUFFER_DTS (buf) = from_monotonic (self, s, item->mono_dts,
-        base_time, diff);
+        base_time, now, diff);
   } else {
     GST_BUFFER_PTS (buf) = item->pts;
     GST_BUFFER_DTS (buf) = item->dts;
