@@ -68,6 +68,8 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <errno.h>
+#include <unistd.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define GST_CAT_DEFAULT gst_shm_sink_debug
@@ -160,7 +162,9 @@ struct _GstShmSink
   guint64 used_lanes;
   gboolean wait_for_receiver;
   gboolean unlock;
+  gboolean fatal;               /* an error was posted: render() fails */
   gchar *area_path;             /* copy of path while started */
+  ShmArea *existing;            /* a file that was there at start */
   ShmGeometry geo;
   GstShmSlots *slots;           /* current area; NULL before caps */
   GstCaps *caps;
@@ -190,6 +194,22 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
 
 static void receiver_drop (GstShmSink * self, Receiver * r,
     const gchar * event, const gchar * reason);
+
+static void
+set_fatal (GstShmSink * self)
+{
+  g_mutex_lock (&self->lock);
+  self->fatal = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* An error found in the control thread: posted at once, and render()
+ * fails too, so that the streaming thread stops. */
+#define CONTROL_ERROR(self, domain, code, text, debug) G_STMT_START { \
+  GST_ELEMENT_ERROR (self, domain, code, text, debug); \
+  set_fatal (self); \
+} G_STMT_END
 
 /* --- errors -------------------------------------------------------------- */
 
@@ -407,12 +427,12 @@ handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
     gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
         session, NULL);
   } else {
-    g_autofree gchar *msg = g_strdup_printf ("shmsink's area \"%s\" and the "
-        "receiver's area \"%s\" do not map the same memory: the receiver's "
-        "token was not found in \"%s\"", self->area_path, r->peer_path,
-        self->area_path);
+    g_autofree gchar *msg = g_strdup_printf ("The sender's area \"%s\" and "
+        "the receiver's area \"%s\" do not map the same memory: the "
+        "receiver's token was not found in \"%s\"", self->area_path,
+        r->peer_path, self->area_path);
     send_error (r, "token", msg);
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s", msg),
+    CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", msg),
         ("token check failed for %s", r->peer));
     receiver_drop (self, r, "refused", msg);
   }
@@ -488,7 +508,7 @@ on_receiver_message (ShmConn * conn, guint32 type, GVariant * body,
       if (!msg)
         msg = "(no message)";
       if (g_strcmp0 (code, "token") == 0)
-        GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s", msg),
+        CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", msg),
             ("reported by %s", r->peer));
       else
         GST_ELEMENT_WARNING (self, RESOURCE, FAILED,
@@ -718,9 +738,14 @@ ensure_area_locked (GstShmSink * self, guint64 frame_size, GError ** error)
     shm_area_unlink (old, NULL);
   }
 
-  area = shm_area_create (self->area_path, size ? size : needed, mode,
-      SHM_OPEN_LOCK | (allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0),
-      &created, error);
+  if (self->existing) {
+    area = shm_area_ref (self->existing);
+    created = FALSE;
+  } else {
+    area = shm_area_create (self->area_path, size ? size : needed, mode,
+        SHM_OPEN_LOCK | (allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0),
+        &created, error);
+  }
   if (!area)
     return FALSE;
   if (!shm_geometry_compute (&geo, shm_area_get_size (area), num_slots,
@@ -762,6 +787,41 @@ ensure_area_locked (GstShmSink * self, guint64 frame_size, GError ** error)
 
 /* --- GstBaseSink ---------------------------------------------------------- */
 
+/* Finds out at start what would go wrong with the area file (a symbolic
+ * link, permissions, a file that is not an area, another sink), so that
+ * such mistakes fail the state change.  An existing file is opened and
+ * locked now and used once the caps are known. */
+static gboolean
+check_area_path (GstShmSink * self, const gchar * path, const gchar * dir)
+{
+  g_autoptr (GError) err = NULL;
+  gboolean allow_symlink;
+  ShmArea *area;
+
+  GST_OBJECT_LOCK (self);
+  allow_symlink = self->allow_symlink;
+  GST_OBJECT_UNLOCK (self);
+
+  area = shm_area_create (path, 0, 0, SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
+      | (allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &err);
+  if (area) {
+    g_mutex_lock (&self->lock);
+    self->existing = area;
+    g_mutex_unlock (&self->lock);
+    return TRUE;
+  }
+  if (!g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND)) {
+    post_area_error (self, err);
+    return FALSE;
+  }
+  if (access (dir, W_OK | X_OK) < 0) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+        ("Could not create \"%s\": %s.", path, g_strerror (errno)), (NULL));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_shm_sink_start (GstBaseSink * bsink)
 {
@@ -798,6 +858,10 @@ gst_shm_sink_start (GstBaseSink * bsink)
         (NULL));
     return FALSE;
   }
+  if (!check_area_path (self, path, dir)) {
+    shm_address_clear (&addr);
+    return FALSE;
+  }
   if (addr.kind == SHM_ADDRESS_RING) {
     shm_address_clear (&addr);
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
@@ -809,7 +873,8 @@ gst_shm_sink_start (GstBaseSink * bsink)
   if (!listener) {
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
       GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("Another shmsink owns "
-              "\"%s\": %s.", path, err->message), (NULL));
+              "\"%s\": its control socket answers.", path), ("%s",
+              err->message));
     else if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
           ("Could not create the control socket for \"%s\": permission "
@@ -833,6 +898,7 @@ gst_shm_sink_start (GstBaseSink * bsink)
   g_free (self->area_path);
   self->area_path = g_steal_pointer (&path);
   self->seq = 0;
+  self->fatal = FALSE;
   self->warned_drop = FALSE;
   self->frames_rendered = self->frames_sent = self->frames_zero_copy = 0;
   self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
@@ -908,6 +974,7 @@ gst_shm_sink_stop (GstBaseSink * bsink)
     shm_area_unlink (gst_shm_slots_get_area (self->slots), NULL);
     g_clear_pointer (&self->slots, gst_shm_slots_unref);
   }
+  g_clear_pointer (&self->existing, shm_area_unref);
   gst_clear_caps (&self->caps);
   g_mutex_unlock (&self->lock);
   return TRUE;
@@ -935,9 +1002,15 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   }
 
   g_mutex_lock (&self->lock);
+  if (self->fatal) {
+    /* already posted; upstream may try again, the answer is the same */
+    g_mutex_unlock (&self->lock);
+    return FALSE;
+  }
   if (self->slots && !is_video)
     frame_size = MIN (frame_size, self->geo.slot_size);
   if (!ensure_area_locked (self, frame_size, &err)) {
+    self->fatal = TRUE;
     g_mutex_unlock (&self->lock);
     post_area_error (self, err);
     return FALSE;
@@ -1033,8 +1106,13 @@ wait_for_receiver (GstShmSink * self)
     GstFlowReturn ret;
 
     g_mutex_lock (&self->lock);
-    while (self->n_ready == 0 && self->wait_for_receiver && !self->unlock)
+    while (self->n_ready == 0 && self->wait_for_receiver && !self->unlock
+        && !self->fatal)
       g_cond_wait (&self->cond, &self->lock);
+    if (self->fatal) {
+      g_mutex_unlock (&self->lock);
+      return GST_FLOW_ERROR;
+    }
     if (!self->unlock) {
       g_mutex_unlock (&self->lock);
       return GST_FLOW_OK;

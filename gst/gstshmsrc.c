@@ -183,6 +183,7 @@ struct _GstShmSrc
   GCond cond;
   GQueue items;
   gboolean flushing;
+  gboolean fatal;               /* an error was posted: create() fails */
   gboolean playing;
   /* stats */
   guint64 frames_received;
@@ -211,6 +212,15 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
     GST_DEBUG_CATEGORY_INIT (gst_shm_src_debug, "shmsrc", 0, "gst-shm source"));
 
 static void schedule_connect (GstShmSrc * self, guint delay_ms);
+static void set_fatal (GstShmSrc * self);
+
+/* An error found in the control thread: posted at once, and create() fails
+ * too, so that the streaming thread stops even if the error message was
+ * handled before the pipeline reached PLAYING. */
+#define CONTROL_ERROR(self, domain, code, text, debug) G_STMT_START { \
+  GST_ELEMENT_ERROR (self, domain, code, text, debug); \
+  set_fatal (self); \
+} G_STMT_END
 
 /* --- sessions and items -------------------------------------------------- */
 
@@ -260,6 +270,15 @@ item_discard (Item * item)
   if (item->type == ITEM_FRAME)
     session_release (item->session, item->slot);
   item_free (item);
+}
+
+static void
+set_fatal (GstShmSrc * self)
+{
+  g_mutex_lock (&self->lock);
+  self->fatal = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
 }
 
 static void
@@ -319,19 +338,19 @@ static void
 post_area_error (GstShmSrc * self, const GError * err)
 {
   if (err->domain == SHM_AREA_ERROR && err->code == SHM_AREA_ERROR_NOT_FOUND)
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
+    CONTROL_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
         (NULL));
   else if (err->domain == SHM_AREA_ERROR
       && err->code == SHM_AREA_ERROR_PERMISSION)
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s", err->message),
+    CONTROL_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s", err->message),
         (NULL));
   else if (err->domain == SHM_AREA_ERROR
       && (err->code == SHM_AREA_ERROR_SYMLINK
           || err->code == SHM_AREA_ERROR_NOT_REGULAR))
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
+    CONTROL_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
         (NULL));
   else
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
 }
 
 static void
@@ -357,7 +376,7 @@ handle_mmap (GstShmSrc * self, GVariant * body)
     g_autofree gchar *msg = g_strdup_printf ("the sender speaks protocol "
         "version %u, this shmsrc speaks version %d", version,
         SHM_PROTO_VERSION);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
     fail (self, "version", msg);
     return;
   }
@@ -419,12 +438,12 @@ handle_mmap (GstShmSrc * self, GVariant * body)
     g_autofree gchar *msg = NULL;
     if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC)
         || g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_SESSION))
-      msg = g_strdup_printf ("The sender's area \"%s\" and this receiver's "
+      msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
           "area \"%s\" do not map the same memory: %s", file,
           self->area_path, err->message);
     else
       msg = g_strdup (err->message);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
     fail (self, "token", msg);
     session_unref (s);
     return;
@@ -432,10 +451,10 @@ handle_mmap (GstShmSrc * self, GVariant * body)
   if (!shm_area_check_token (s->area, &g, s->lane, token, token_bytes,
           token_index)) {
     g_autofree gchar *msg = g_strdup_printf ("The sender's area \"%s\" and "
-        "this receiver's area \"%s\" do not map the same memory: the "
+        "the receiver's area \"%s\" do not map the same memory: the "
         "sender's token was not found in \"%s\"", file, self->area_path,
         self->area_path);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg),
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg),
         ("token check failed"));
     fail (self, "token", msg);
     session_unref (s);
@@ -443,7 +462,7 @@ handle_mmap (GstShmSrc * self, GVariant * body)
   }
   if (!shm_area_write_token (s->area, &g, s->lane, token_index, my_token,
           SHM_TOKEN_BYTES, &my_index, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("%s", err->message), (NULL));
+    CONTROL_ERROR (self, RESOURCE, WRITE, ("%s", err->message), (NULL));
     fail (self, "internal", err->message);
     session_unref (s);
     return;
@@ -470,7 +489,7 @@ invalid:
   {
     g_autofree gchar *msg = g_strdup_printf ("invalid mmap hello from the "
         "sender: %s", err->message);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
     fail (self, "protocol", msg);
   }
 }
@@ -504,7 +523,7 @@ invalid:
   {
     g_autofree gchar *msg = g_strdup_printf ("The sender's caps are "
         "invalid: %s", err->message);
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", msg), (NULL));
+    CONTROL_ERROR (self, STREAM, FORMAT, ("%s", msg), (NULL));
     fail (self, "caps", msg);
     return FALSE;
   }
@@ -519,7 +538,7 @@ handle_ready (GstShmSrc * self, GVariant * body)
 
   if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
       || session != self->pending->geo.session_id) {
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("The sender confirmed another "
+    CONTROL_ERROR (self, RESOURCE, READ, ("The sender confirmed another "
             "session than the one verified."), (NULL));
     fail (self, "protocol", "ready for another session");
     return;
@@ -681,7 +700,7 @@ invalid:
     g_autofree gchar *msg = g_strdup_printf ("The sender sent an invalid "
         "frame: %s", err->message);
     item_free (item);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
     fail (self, "protocol", msg);
   }
 }
@@ -756,7 +775,7 @@ on_message (ShmConn * conn, guint32 type, GVariant * body,
         disconnect (self);
         schedule_connect (self, RETRY_MS);
       } else {
-        GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg),
+        CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg),
             ("reported by the sender (%s)", code ? code : "no code"));
         disconnect (self);
       }
@@ -773,7 +792,7 @@ on_message (ShmConn * conn, guint32 type, GVariant * body,
   if (expected) {
     g_autofree gchar *msg = g_strdup_printf ("The sender sent an unexpected "
         "%s message (expected %s)", shm_msg_type_name (type), expected);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
     fail (self, "protocol", msg);
   }
 }
@@ -792,7 +811,7 @@ on_closed (ShmConn * conn, const GError * error, gpointer user_data)
 
   if (error && g_error_matches (error, SHM_PROTO_ERROR,
           SHM_PROTO_ERROR_MALFORMED)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", error->message), (NULL));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", error->message), (NULL));
     return;
   }
   if (self->got_eos)
@@ -848,7 +867,7 @@ try_connect (gpointer user_data)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE)) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not connect to "
+      CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("Could not connect to "
               "the sender at %s: %s", self->control_str, err->message),
           (NULL));
       return G_SOURCE_REMOVE;
@@ -862,7 +881,7 @@ try_connect (gpointer user_data)
           self->control_str, err->message);
     }
     if (timeout > 0 && (now - self->waiting_since) * 1000 >= (gint64) timeout) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("No sender at %s after "
+      CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("No sender at %s after "
               "%.1f s: start a shmsink with path=%s, or raise timeout.",
               self->control_str, timeout / (gdouble) GST_SECOND,
               self->area_path), ("%s", err->message));
@@ -1002,6 +1021,7 @@ gst_shm_src_start (GstBaseSrc * bsrc)
 
   g_mutex_lock (&self->lock);
   self->flushing = FALSE;
+  self->fatal = FALSE;
   self->frames_received = self->frames_pushed = self->frames_zero_copy = 0;
   self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
   self->sessions = 0;
@@ -1302,11 +1322,16 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
   for (;;) {
     g_mutex_lock (&self->lock);
-    while (g_queue_is_empty (&self->items) && !self->flushing)
+    while (g_queue_is_empty (&self->items) && !self->flushing
+        && !self->fatal)
       g_cond_wait (&self->cond, &self->lock);
     if (self->flushing) {
       g_mutex_unlock (&self->lock);
       return GST_FLOW_FLUSHING;
+    }
+    if (self->fatal) {
+      g_mutex_unlock (&self->lock);
+      return GST_FLOW_ERROR;
     }
     item = g_queue_pop_head (&self->items);
     g_mutex_unlock (&self->lock);

@@ -188,7 +188,7 @@ unix_path_prepare (const gchar * path, GError ** error)
   sa = g_unix_socket_address_new (path);
   if (g_socket_connect (probe, sa, NULL, NULL)) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-        "another shmsink owns \"%s\"", path);
+        "Another shmsink owns \"%s\"", path);
     return FALSE;
   }
   /* Stale: left by a sink that did not stop cleanly. */

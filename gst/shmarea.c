@@ -21,7 +21,8 @@
 struct _ShmArea
 {
   gint ref_count;
-  gchar *path;
+  gchar *path;                  /* as the user gave it */
+  gchar *file;                  /* the file itself (symbolic links resolved) */
   int fd;
   guint8 *data;
   guint64 size;
@@ -259,9 +260,42 @@ set_errno_error (GError ** error, int err, const gchar * what,
   }
 }
 
+/* With allow-symlink: follows the links at the end of @path (at most 16),
+ * so that a link to a file that does not exist yet creates that file. */
+static gchar *
+resolve_links (const gchar * path, GError ** error)
+{
+  gchar *cur = g_strdup (path);
+
+  for (int hops = 0; hops < 16; hops++) {
+    struct stat st;
+    gchar *target, *dir;
+
+    if (lstat (cur, &st) < 0 || !S_ISLNK (st.st_mode))
+      return cur;
+    target = g_file_read_link (cur, NULL);
+    if (!target)
+      return cur;
+    if (!g_path_is_absolute (target)) {
+      dir = g_path_get_dirname (cur);
+      g_free (cur);
+      cur = g_build_filename (dir, target, NULL);
+      g_free (dir);
+      g_free (target);
+    } else {
+      g_free (cur);
+      cur = target;
+    }
+  }
+  g_free (cur);
+  g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_SYMLINK,
+      "\"%s\": too many levels of symbolic links", path);
+  return NULL;
+}
+
 static ShmArea *
-area_map (const gchar * path, int fd, gboolean created, gboolean readonly,
-    GError ** error)
+area_map (const gchar * path, const gchar * file, int fd, gboolean created,
+    gboolean readonly, GError ** error)
 {
   struct stat st;
   ShmArea *area;
@@ -304,6 +338,7 @@ area_map (const gchar * path, int fd, gboolean created, gboolean readonly,
   area = g_new0 (ShmArea, 1);
   area->ref_count = 1;
   area->path = g_strdup (path);
+  area->file = g_strdup (file);
   area->fd = fd;
   area->data = data;
   area->size = st.st_size;
@@ -338,18 +373,28 @@ ShmArea *
 shm_area_create (const gchar * path, guint64 size, guint mode,
     ShmOpenFlags flags, gboolean * created, GError ** error)
 {
-  int oflags = O_RDWR | O_CLOEXEC;
+  int oflags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   gboolean is_new = TRUE;
+  g_autofree gchar *file = NULL;
   ShmArea *area;
   int fd, err;
 
-  if (!(flags & SHM_OPEN_ALLOW_SYMLINK))
-    oflags |= O_NOFOLLOW;
+  if (flags & SHM_OPEN_ALLOW_SYMLINK)
+    file = resolve_links (path, error);
+  else
+    file = g_strdup (path);
+  if (!file)
+    return NULL;
 
-  fd = open (path, oflags | O_CREAT | O_EXCL, mode & 0777);
-  if (fd < 0 && errno == EEXIST) {
+  if (flags & SHM_OPEN_NO_CREATE) {
     is_new = FALSE;
-    fd = open (path, oflags);
+    fd = open (file, oflags);
+  } else {
+    fd = open (file, oflags | O_CREAT | O_EXCL, mode & 0777);
+    if (fd < 0 && errno == EEXIST) {
+      is_new = FALSE;
+      fd = open (file, oflags);
+    }
   }
   if (fd < 0) {
     set_errno_error (error, errno, is_new ? "create" : "open", path);
@@ -371,20 +416,20 @@ shm_area_create (const gchar * path, guint64 size, guint mode,
   if ((flags & SHM_OPEN_LOCK) && flock (fd, LOCK_EX | LOCK_NB) < 0) {
     err = errno;
     if (is_new)
-      unlink (path);
+      unlink (file);
     close (fd);
     if (err == EWOULDBLOCK)
       g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BUSY,
-          "another shmsink owns \"%s\"", path);
+          "Another shmsink owns \"%s\"", path);
     else
       set_errno_error (error, err, "lock", path);
     return NULL;
   }
 
-  area = area_map (path, fd, is_new, FALSE, error);
+  area = area_map (path, file, fd, is_new, FALSE, error);
   if (!area) {
     if (is_new)
-      unlink (path);
+      unlink (file);
     close (fd);
     return NULL;
   }
@@ -403,7 +448,7 @@ shm_area_create (const gchar * path, guint64 size, guint mode,
   return area;
 
 create_failed:
-  unlink (path);
+  unlink (file);
   close (fd);
   if (err == ENOSPC) {
     g_autofree gchar *dir = g_path_get_dirname (path);
@@ -431,7 +476,7 @@ shm_area_open (const gchar * path, ShmOpenFlags flags, GError ** error)
     set_errno_error (error, errno, "open", path);
     return NULL;
   }
-  area = area_map (path, fd, FALSE, ro, error);
+  area = area_map (path, path, fd, FALSE, ro, error);
   if (!area)
     close (fd);
   return area;
@@ -717,6 +762,7 @@ shm_area_unref (ShmArea * area)
   munmap (area->data, area->size);
   close (area->fd);
   g_free (area->path);
+  g_free (area->file);
   g_free (area);
 }
 
@@ -733,7 +779,7 @@ shm_area_unlink (ShmArea * area, GError ** error)
 
   if (!area->created)
     return TRUE;
-  if (lstat (area->path, &st) < 0) {
+  if (lstat (area->file, &st) < 0) {
     if (errno == ENOENT)
       return TRUE;
     set_errno_error (error, errno, "stat", area->path);
@@ -741,7 +787,7 @@ shm_area_unlink (ShmArea * area, GError ** error)
   }
   if (st.st_dev != area->dev || st.st_ino != area->ino)
     return TRUE;                /* someone else's file now */
-  if (unlink (area->path) < 0 && errno != ENOENT) {
+  if (unlink (area->file) < 0 && errno != ENOENT) {
     set_errno_error (error, errno, "remove", area->path);
     return FALSE;
   }

@@ -143,6 +143,7 @@ typedef enum
   SHM_OPEN_ALLOW_SYMLINK = 1 << 0,
   SHM_OPEN_READONLY = 1 << 1,
   SHM_OPEN_LOCK = 1 << 2,       /* take an exclusive flock (sink) */
+  SHM_OPEN_NO_CREATE = 1 << 3,  /* only open an existing file */
 } ShmOpenFlags;
 
 /* Sink side. */

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# gst-shm: tests that run a sender and a receiver in separate processes.
+#
+#   two-process.sh CASE BUILD_ROOT
+#
+# Needs SHM_PEER (tests/tools/shm-peer) and GST_SHM_PLUGIN_DIR in the
+# environment (meson test sets them).  Every case checks that the area file
+# and its socket are gone at the end.
+set -u
+
+case_name=$1
+build_root=${2:-}
+. "$(dirname "$0")/lib.sh"
+
+case $case_name in
+sender-first | receiver-first)
+  if [ "$case_name" = sender-first ]; then
+    bg send "$peer" send --path "$P" --frames 120
+    wait_file "$P.sock"
+    bg recv "$peer" recv --path "$P" --expect 120 --not-live \
+      --require-zero-copy
+  else
+    bg recv "$peer" recv --path "$P" --expect 120 --not-live \
+      --require-zero-copy
+    sleep 0.5
+    bg send "$peer" send --path "$P" --frames 120
+  fi
+  expect_rc recv 0
+  expect_rc send 0
+  expect_match recv "RECEIVER frames=120 first=0 last=119 bad=0 gaps=0 ts_bad=0 in_area=120"
+  expect_match recv "event=\(string\)connected"
+  same_caps send recv
+  expect_stat send frames-zero-copy 120
+  expect_stat send bytes-copied 0
+  expect_stat recv frames-zero-copy 120
+  expect_stat recv bytes-copied 0
+  expect_gone
+  ;;
+
+copy-path)
+  bg send "$peer" send --path "$P" --frames 90 --copy
+  bg recv "$peer" recv --path "$P" --expect 90 --not-live
+  expect_rc recv 0
+  expect_rc send 0
+  expect_stat send frames-copied 90
+  expect_stat send frames-zero-copy 0
+  expect_stat send bytes-copied $((90 * 320 * 240 * 4))
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=90"
+  same_caps send recv
+  expect_gone
+  ;;
+
+padded-strides)
+  # I420 330 wide: the pool pads strides to 64 bytes; a downstream that
+  # reads GstVideoMeta gets them in place, one that does not gets a copy in
+  # the default layout.
+  bg send "$peer" send --path "$P" --frames 40 --format I420 --width 330
+  bg recv "$peer" recv --path "$P" --expect 40 --not-live --meta \
+    --require-zero-copy
+  expect_rc recv 0
+  expect_rc send 0
+  expect_stat recv frames-zero-copy 40
+  expect_stat send frames-zero-copy 40
+  same_caps send recv
+  expect_gone
+  bg send2 "$peer" send --path "$P" --frames 40 --format I420 --width 330
+  bg recv2 "$peer" recv --path "$P" --expect 40 --not-live
+  expect_rc recv2 0
+  expect_rc send2 0
+  expect_stat recv2 frames-copied 40
+  expect_stat recv2 frames-zero-copy 0
+  expect_log recv2 "bad=0 gaps=0 ts_bad=0 in_area=0"
+  expect_gone
+  ;;
+
+two-slots-held)
+  # Receivers that keep frames (last sample, a queue) never stall the
+  # sender, even with an area of two slots.
+  bg send "$peer" send --path "$P" --frames 300 --num-slots 2
+  bg recv "$peer" recv --path "$P" --expect 300 --not-live --hold 1
+  expect_rc recv 0
+  expect_rc send 0
+  expect_stat send frames-dropped 0
+  expect_gone
+  bg send2 "$peer" send --path "$P" --frames 300 --num-slots 2
+  bg recv2 "$peer" recv --path "$P" --expect 300 --not-live --queue 100 \
+    --sleep-ms 1
+  expect_rc recv2 0
+  expect_rc send2 0
+  expect_stat send2 frames-dropped 0
+  expect_log recv2 "bad=0 gaps=0"
+  expect_gone
+  ;;
+
+fakesink-eos)
+  # gst-launch-1.0 pipelines as users type them; fakesink keeps its last
+  # sample (enable-last-sample=true), the area has two slots.
+  check_our_plugin
+  bg send gst-launch-1.0 videotestsrc num-buffers=100 \
+    ! video/x-raw,format=BGRx,width=1280,height=720 \
+    ! shmsink path="$P" num-slots=2 sync=false
+  bg recv gst-launch-1.0 shmsrc path="$P" ! fakesink
+  expect_rc send 0
+  expect_rc recv 0
+  expect_log recv "Got EOS from element"
+  expect_gone
+  ;;
+
+readme)
+  # The two lines of the README, with a frame count so that they end.
+  check_our_plugin
+  bg recv gst-launch-1.0 shmsrc path="$P" ! videoconvert ! fakesink
+  sleep 0.3
+  bg send gst-launch-1.0 videotestsrc is-live=true num-buffers=60 \
+    ! video/x-raw,format=BGRx,width=1280,height=720 ! shmsink path="$P"
+  expect_rc send 0
+  expect_rc recv 0
+  expect_log recv "Got EOS from element"
+  expect_gone
+  ;;
+
+live-timestamps)
+  # Live sender and receiver: PTS intervals kept to the nanosecond.
+  bg recv "$peer" recv --path "$P" --expect 45 --ts intervals
+  sleep 0.5
+  bg send "$peer" send --path "$P" --frames 45 --live
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0"
+  expect_gone
+  ;;
+
+plugin-wins)
+  # gst-plugins-bad is installed and ships libgstshm.so with its own
+  # shmsink; ours replaces it when found through GST_PLUGIN_PATH or the
+  # per-user plugin dir.
+  bad=$(env -u GST_PLUGIN_PATH_1_0 GST_REGISTRY_1_0=$T/reg-bad.bin \
+    gst-inspect-1.0 shmsink | awk '/Filename/ { print $2 }')
+  case $bad in
+  "$plugin_dir"/* | "") fail "gst-plugins-bad's shmsink not found (got '$bad')" ;;
+  */gstreamer-1.0/libgstshm.so) ;;
+  *) fail "gst-plugins-bad's shmsink not found (got '$bad')" ;;
+  esac
+  check_our_plugin
+  desc=$(gst-inspect-1.0 shmsink | grep -c 'token-verified')
+  [ "$desc" -ge 1 ] || fail "gst-inspect does not show our shmsink"
+  mkdir -p "$T/data/gstreamer-1.0/plugins"
+  cp "$plugin_dir/libgstshm.so" "$T/data/gstreamer-1.0/plugins/"
+  user=$(env -u GST_PLUGIN_PATH_1_0 XDG_DATA_HOME=$T/data \
+    GST_REGISTRY_1_0=$T/reg-user.bin gst-inspect-1.0 shmsink \
+    | awk '/Filename/ { print $2 }')
+  [ "$user" = "$T/data/gstreamer-1.0/plugins/libgstshm.so" ] \
+    || fail "per-user plugin dir: shmsink comes from '$user'"
+  ;;
+
+install)
+  [ -n "$build_root" ] || fail "no build root"
+  DESTDIR=$T/dest meson install -C "$build_root" --no-rebuild --quiet \
+    >"$T/install.log" 2>&1 || fail "meson install failed"
+  so=$(find "$T/dest" -path '*/gstreamer-1.0/libgstshm.so' | head -n1)
+  [ -n "$so" ] || fail "no gstreamer-1.0/libgstshm.so installed"
+  libdir=$(meson introspect "$build_root" --buildoptions \
+    | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"][0])')
+  case $so in
+  */"$libdir"/gstreamer-1.0/libgstshm.so) ;;
+  *) fail "installed at $so, not in <libdir>=$libdir/gstreamer-1.0" ;;
+  esac
+  f=$(GST_PLUGIN_PATH_1_0=$(dirname "$so") GST_REGISTRY_1_0=$T/reg-inst.bin \
+    gst-inspect-1.0 shmsink | awk '/Filename/ { print $2 }')
+  [ "$f" = "$so" ] || fail "installed plugin not used: '$f'"
+  ;;
+
+*)
+  echo "unknown case $case_name"
+  exit 2
+  ;;
+esac
+
+echo "PASS: $case_name"
+exit 0
