@@ -89,8 +89,9 @@ shm_msg_encode_into (GByteArray * out, guint32 type, GVariant * body,
   put32 (hdr + 8, len);
   put32 (hdr + 12, payload_len);
   g_byte_array_append (out, hdr, sizeof hdr);
-  g_byte_array_set_size (out, out->len + len);
-  g_variant_store (le, out->data + out->len - len);
+  /* g_variant_get_data() serialises into an aligned buffer of its own; a
+   * message inside @out may start at any offset. */
+  g_byte_array_append (out, g_variant_get_data (le), len);
   return sizeof hdr + len;
 }
 
