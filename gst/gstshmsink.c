@@ -34,7 +34,8 @@
  * one, then drops the frame (stats: frames-dropped) and drops further
  * frames without waiting until a slot is released.  shmsrc never keeps
  * more than all slots but one, so this only happens when a receiver stops
- * reading.
+ * reading.  (shmsink keeps no last sample by default:
+ * #GstBaseSink:enable-last-sample would pin one slot.)
  *
  * ## Example launch lines
  * |[
@@ -927,9 +928,8 @@ gst_shm_sink_stop (GstBaseSink * bsink)
   struct stat st;
   GList *receivers;
 
-  if (self->loop) {
-    g_main_loop_quit (self->loop);
-    g_thread_join (self->thread);
+  if (self->thread) {
+    gst_shm_quit_and_join (self->context, self->loop, self->thread);
     self->thread = NULL;
   }
 
@@ -1543,6 +1543,8 @@ gst_shm_sink_init (GstShmSink * self)
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
   self->peer_timeout = DEFAULT_PEER_TIMEOUT;
   self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
+  /* A last sample would pin a slot after every frame. */
+  gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
 
 static void

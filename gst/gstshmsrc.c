@@ -1043,9 +1043,8 @@ gst_shm_src_stop (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
 
-  if (self->loop) {
-    g_main_loop_quit (self->loop);
-    g_thread_join (self->thread);
+  if (self->thread) {
+    gst_shm_quit_and_join (self->context, self->loop, self->thread);
     self->thread = NULL;
   }
   if (self->conn) {

@@ -92,3 +92,31 @@ gst_shm_default_control (const gchar * path)
 {
   return g_strdup_printf ("unix:%s.sock", path);
 }
+
+static gboolean
+quit_cb (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * gst_shm_quit_and_join:
+ *
+ * Stops a control thread.  The quit runs as a source of the loop's own
+ * context: a g_main_loop_quit() called before the thread entered
+ * g_main_loop_run() would be lost, and the join would wait forever.
+ */
+void
+gst_shm_quit_and_join (GMainContext * context, GMainLoop * loop,
+    GThread * thread)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_HIGH);
+  g_source_set_callback (source, quit_cb, g_main_loop_ref (loop),
+      (GDestroyNotify) g_main_loop_unref);
+  g_source_attach (source, context);
+  g_source_unref (source);
+  g_thread_join (thread);
+}

@@ -45,6 +45,9 @@ gst_shm_time_to_wire (GstClockTime t)
 
 gchar *gst_shm_default_control (const gchar * path);
 
+void gst_shm_quit_and_join (GMainContext * context, GMainLoop * loop,
+    GThread * thread);
+
 G_END_DECLS
 
 #endif /* __GST_SHM_UTIL_H__ */

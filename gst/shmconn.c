@@ -33,6 +33,7 @@ struct _ShmConn
   GSource *in_source;
   GSource *close_source;
   GError *close_error;
+  GError *write_error;          /* the transport refused a write */
   gboolean closed;              /* no more sends, no more callbacks */
   gboolean closing;             /* a close notification is scheduled */
 
@@ -89,6 +90,7 @@ shm_conn_unref (ShmConn * conn)
   g_byte_array_unref (conn->out);
   g_byte_array_unref (conn->in);
   g_clear_error (&conn->close_error);
+  g_clear_error (&conn->write_error);
   if (conn->context)
     g_main_context_unref (conn->context);
   g_mutex_clear (&conn->lock);
@@ -241,6 +243,22 @@ flush_locked (ShmConn * conn, GError ** error)
   return TRUE;
 }
 
+/* The transport refused a write (the peer is gone or going): drop what is
+ * queued and fail further sends, but keep reading: what the peer sent
+ * before it left (an EOS, a goodbye) is still to be read, and the reader
+ * reports the end.  Called with the lock. */
+static void
+write_failed_locked (ShmConn * conn, GError * error)
+{
+  if (!conn->write_error)
+    conn->write_error = error;
+  else
+    g_clear_error (&error);
+  g_byte_array_set_size (conn->out, 0);
+  conn->out_pos = 0;
+  destroy_source (&conn->out_source);
+}
+
 static gboolean
 on_writable (gpointer data)
 {
@@ -249,7 +267,7 @@ on_writable (gpointer data)
 
   g_mutex_lock (&conn->lock);
   if (!conn->closed && !flush_locked (conn, &error))
-    schedule_close_locked (conn, error);
+    write_failed_locked (conn, error);
   g_mutex_unlock (&conn->lock);
   return G_SOURCE_CONTINUE;
 }
@@ -273,12 +291,17 @@ shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
   g_return_val_if_fail (payload_len <= SHM_MSG_MAX_PAYLOAD, FALSE);
 
   g_mutex_lock (&conn->lock);
-  if (conn->closed || conn->closing) {
+  if (conn->closed || conn->closing || conn->write_error) {
+    if (conn->write_error)
+      g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_CLOSED,
+          "connection to %s is broken: %s", conn->description,
+          conn->write_error->message);
+    else
+      g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_CLOSED,
+          "connection to %s is closed", conn->description);
     g_mutex_unlock (&conn->lock);
     if (body)
       g_variant_unref (g_variant_ref_sink (body));
-    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_CLOSED,
-        "connection to %s is closed", conn->description);
     return FALSE;
   }
 
@@ -288,17 +311,22 @@ shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
     g_byte_array_append (conn->out, payload, payload_len);
 
   if (before > 0 && before + payload_len > conn->max_queue) {
+    /* The peer is there but does not read: end the connection. */
     g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_OVERFLOW,
         "%s does not read its messages (%" G_GSIZE_FORMAT " bytes queued)",
         conn->description, before);
-  } else if (before == 0) {
-    /* Nothing was pending: write now, in the caller's thread. */
-    flush_locked (conn, &err);
-  }
-  if (err) {
     if (error)
       *error = g_error_copy (err);
     schedule_close_locked (conn, err);
+    g_mutex_unlock (&conn->lock);
+    return FALSE;
+  }
+  if (before == 0 && !flush_locked (conn, &err)) {
+    /* Nothing was pending, so we wrote at once, and the transport
+     * refused: the reader will see the end. */
+    if (error)
+      *error = g_error_copy (err);
+    write_failed_locked (conn, err);
     g_mutex_unlock (&conn->lock);
     return FALSE;
   }

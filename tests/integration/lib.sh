@@ -21,6 +21,7 @@ fail() {
     echo "--- $f"
     tail -n 30 "$f"
   done
+  [ -n "${KEEP_LOGS:-}" ] && cp -r "$T" "$KEEP_LOGS/" 2>/dev/null
   exit 1
 }
 
@@ -37,7 +38,7 @@ bg() {
   local name=$1
   shift
   (
-    timeout 60 "$@" >"$T/$name.log" 2>&1 &
+    timeout 60 stdbuf -oL -eL "$@" >"$T/$name.log" 2>&1 &
     echo $! >"$T/$name.pid"
     wait $!
     echo $? >"$T/$name.rc"
@@ -46,9 +47,19 @@ bg() {
   while [ ! -f "$T/$name.pid" ]; do sleep 0.01; done
 }
 
-# stop NAME: interrupts NAME (gst-launch-1.0 then shuts down cleanly)
+# stop NAME: interrupts NAME, a gst-launch-1.0 that then shuts down
+# cleanly; it handles SIGINT once its pipeline is PLAYING, so wait for that.
 stop() {
-  kill -INT "$(cat "$T/$1.pid")" 2>/dev/null
+  local i
+  for i in $(seq 1 100); do
+    grep -q "Setting pipeline to PLAYING" "$T/$1.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  sleep 0.1
+  # the process itself, not the timeout(1) around it: timeout relays a
+  # signal to its whole process group too, and a second SIGINT kills
+  # gst-launch-1.0 in the middle of its clean shutdown
+  kill -INT "$(pgrep -P "$(cat "$T/$1.pid")")" 2>/dev/null
 }
 
 # rc NAME: waits for NAME (70 s at most) and prints its exit status

@@ -14,6 +14,7 @@
 
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
+#include <glib-unix.h>
 #include <gst/video/video.h>
 #include <stdio.h>
 #include <string.h>
@@ -176,6 +177,14 @@ bus_cb (GstBus * bus, GstMessage * msg, gpointer data)
       break;
   }
   return TRUE;
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  g_print ("INTERRUPTED\n");
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -540,6 +549,8 @@ main (int argc, char **argv)
     opt_ts = opt_not_live ? "exact" : "none";
   check_plugin ();
   loop = g_main_loop_new (NULL, FALSE);
+  /* stopped by SIGINT: shut the pipeline down cleanly */
+  g_unix_signal_add (SIGINT, on_sigint, NULL);
   if (g_str_equal (argv[1], "send"))
     ret = run_sender ();
   else if (g_str_equal (argv[1], "recv"))

@@ -1,0 +1,1114 @@
+/* gst-shm: element tests
+ *
+ * The pool and the zero-copy path in one process, and every protocol-level
+ * mistake a peer can make, produced by a fake peer written against the
+ * core, with the element's answer checked by its message.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "shmarea.h"
+#include "shmproto.h"
+
+static gchar *tmpdir;
+static gchar *area_path;
+static gchar *sock_path;
+
+/* Every test that loads the elements checks that they are ours, not
+ * gst-plugins-bad's elements of the same names. */
+static void
+check_plugin_is_ours (void)
+{
+  const gchar *dir = g_getenv ("GST_SHM_PLUGIN_DIR");
+  const gchar *names[] = { "shmsink", "shmsrc" };
+
+  fail_unless (dir != NULL, "GST_SHM_PLUGIN_DIR not set");
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    GstElementFactory *f = gst_element_factory_find (names[i]);
+    GstPlugin *p;
+    fail_unless (f != NULL);
+    p = gst_plugin_feature_get_plugin (GST_PLUGIN_FEATURE (f));
+    fail_unless (p != NULL);
+    fail_unless (g_str_has_prefix (gst_plugin_get_filename (p), dir),
+        "%s comes from %s", names[i], gst_plugin_get_filename (p));
+    gst_object_unref (p);
+    gst_object_unref (f);
+  }
+}
+
+static void
+setup (void)
+{
+  check_plugin_is_ours ();
+  tmpdir = g_strdup ("/dev/shm/gst-shm-check-XXXXXX");
+  fail_unless (g_mkdtemp (tmpdir) != NULL);
+  area_path = g_build_filename (tmpdir, "area", NULL);
+  sock_path = g_strdup_printf ("%s.sock", area_path);
+}
+
+static void
+teardown (void)
+{
+  /* The elements removed what they created. */
+  fail_if (g_file_test (area_path, G_FILE_TEST_EXISTS), "%s left behind",
+      area_path);
+  fail_if (g_file_test (sock_path, G_FILE_TEST_EXISTS), "%s left behind",
+      sock_path);
+  fail_unless (g_rmdir (tmpdir) == 0, "%s not empty", tmpdir);
+  g_clear_pointer (&tmpdir, g_free);
+  g_clear_pointer (&area_path, g_free);
+  g_clear_pointer (&sock_path, g_free);
+}
+
+/* --- bus ------------------------------------------------------------------ */
+
+/* Waits for an error, a warning or an "shm-peer" element message whose
+ * text contains @needle; fails the test after 10 s. */
+static gchar *
+wait_message (GstElement * pipeline, GstMessageType type, const gchar * needle)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  gchar *found = NULL;
+
+  while (!found && g_get_monotonic_time () < end) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
+        GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT);
+    gchar *text = NULL;
+    if (!msg)
+      continue;
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+      GError *err;
+      if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+        gst_message_parse_error (msg, &err, NULL);
+      else
+        gst_message_parse_warning (msg, &err, NULL);
+      text = g_strdup (err->message);
+      g_error_free (err);
+    } else if (gst_message_has_name (msg, "shm-peer")) {
+      const GstStructure *st = gst_message_get_structure (msg);
+      const gchar *reason = gst_structure_get_string (st, "reason");
+      text = g_strdup_printf ("event=%s reason=%s",
+          gst_structure_get_string (st, "event"), reason ? reason : "");
+    }
+    if (text && GST_MESSAGE_TYPE (msg) == type && strstr (text, needle))
+      found = g_strdup (text);
+    else if (text)
+      GST_INFO ("skipping message: %s", text);
+    g_free (text);
+    gst_message_unref (msg);
+  }
+  gst_object_unref (bus);
+  fail_unless (found != NULL, "no message with \"%s\"", needle);
+  return found;
+}
+
+static void
+stop_pipeline (GstElement * pipeline)
+{
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (pipeline);
+}
+
+/* --- a fake peer speaking the protocol (or not) ---------------------------- */
+
+typedef struct
+{
+  GSocket *sock;
+  GByteArray *in;
+} Peer;
+
+static Peer *
+peer_connect (const gchar * path)
+{
+  Peer *p = g_new0 (Peer, 1);
+  GSocketAddress *sa = g_unix_socket_address_new (path);
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  p->in = g_byte_array_new ();
+  p->sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
+      NULL);
+  while (!g_socket_connect (p->sock, sa, NULL, NULL)) {
+    fail_unless (g_get_monotonic_time () < end, "cannot connect to %s", path);
+    g_usleep (20000);
+  }
+  g_object_unref (sa);
+  g_socket_set_timeout (p->sock, 10);
+  return p;
+}
+
+static GSocket *
+fake_listen (const gchar * path)
+{
+  GSocket *l = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
+      NULL);
+  GSocketAddress *sa = g_unix_socket_address_new (path);
+
+  fail_unless (g_socket_bind (l, sa, TRUE, NULL));
+  fail_unless (g_socket_listen (l, NULL));
+  g_socket_set_timeout (l, 10);
+  g_object_unref (sa);
+  return l;
+}
+
+static Peer *
+peer_accept (GSocket * listener)
+{
+  Peer *p = g_new0 (Peer, 1);
+
+  p->in = g_byte_array_new ();
+  p->sock = g_socket_accept (listener, NULL, NULL);
+  fail_unless (p->sock != NULL, "nobody connected");
+  g_socket_set_timeout (p->sock, 10);
+  return p;
+}
+
+static void
+peer_free (Peer * p)
+{
+  g_socket_close (p->sock, NULL);
+  g_object_unref (p->sock);
+  g_byte_array_unref (p->in);
+  g_free (p);
+}
+
+static void
+peer_send_raw (Peer * p, const void *data, gsize len)
+{
+  fail_unless (g_socket_send (p->sock, data, len, NULL, NULL) == (gssize) len);
+}
+
+static void
+peer_send (Peer * p, guint32 type, GVariant * body)
+{
+  GBytes *b = shm_msg_encode (type, body);
+  gsize n;
+  const guint8 *d = g_bytes_get_data (b, &n);
+
+  peer_send_raw (p, d, n);
+  g_bytes_unref (b);
+}
+
+/* Reads the next message; skips pings. */
+static GVariant *
+peer_recv (Peer * p, guint32 * type)
+{
+  for (;;) {
+    GVariant *body;
+    const guint8 *payload;
+    gsize consumed, plen;
+    GError *err = NULL;
+    guint8 buf[65536];
+    gssize n;
+
+    if (shm_msg_parse (p->in->data, p->in->len, 0, &consumed, type, &body,
+            &payload, &plen, &err) == SHM_PARSE_OK) {
+      g_byte_array_remove_range (p->in, 0, consumed);
+      if (*type == SHM_MSG_PING) {
+        g_variant_unref (body);
+        continue;
+      }
+      return body;
+    }
+    fail_unless (err == NULL);
+    n = g_socket_receive (p->sock, (gchar *) buf, sizeof buf, NULL, NULL);
+    if (n <= 0)
+      return NULL;
+    g_byte_array_append (p->in, buf, n);
+  }
+}
+
+static GVariant *
+peer_expect (Peer * p, guint32 want)
+{
+  guint32 type = 0;
+  GVariant *body = peer_recv (p, &type);
+
+  fail_unless (body != NULL, "connection closed, expected %s",
+      shm_msg_type_name (want));
+  fail_unless_equals_string (shm_msg_type_name (type),
+      shm_msg_type_name (want));
+  return body;
+}
+
+static GVariant *
+hello_body (guint32 version, const gchar * caps)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "version", "u", version);
+  g_variant_dict_insert (&d, "path", "s", area_path);
+  if (caps)
+    g_variant_dict_insert (&d, "caps", "s", caps);
+  return g_variant_dict_end (&d);
+}
+
+static GstElement *
+start_sender (const gchar * extra)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc is-live=true ! "
+      "video/x-raw,format=BGRx,width=64,height=48,framerate=30/1 ! "
+      "shmsink name=sink path=%s %s", area_path, extra ? extra : "");
+  GstElement *pipeline = gst_parse_launch (desc, NULL);
+
+  fail_unless (pipeline != NULL);
+  g_free (desc);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  /* wait for the area: the sink creates it when caps arrive */
+  for (guint i = 0; i < 500 && !g_file_test (area_path, G_FILE_TEST_EXISTS);
+      i++)
+    g_usleep (10000);
+  fail_unless (g_file_test (area_path, G_FILE_TEST_EXISTS));
+  return pipeline;
+}
+
+/* A complete handshake with a real sink, as shmsrc does it. */
+static ShmArea *
+fake_receiver_handshake (Peer * p, guint64 * session, guint32 * lane,
+    guint32 * n_slots)
+{
+  GVariant *mmap, *ready;
+  const guint8 *tok;
+  gsize tlen;
+  guint64 idx, my_idx;
+  guint8 mine[16];
+  ShmGeometry g;
+  ShmArea *area;
+  GVariantDict d;
+
+  peer_send (p, SHM_MSG_HELLO, hello_body (1, NULL));
+  mmap = peer_expect (p, SHM_MSG_MMAP);
+  area = shm_area_open (area_path, 0, NULL);
+  fail_unless (area != NULL);
+  fail_unless (shm_area_read_header (area, &g, NULL));
+  fail_unless (shm_msg_get_u64 (mmap, "session", 0, G_MAXUINT64, session,
+          NULL));
+  fail_unless (shm_msg_get_u32 (mmap, "lane", 0, 63, lane, NULL));
+  fail_unless (shm_msg_get_bytes (mmap, "token", 16, 16, &tok, &tlen, NULL));
+  fail_unless (shm_msg_get_u64 (mmap, "token_index", 0, G_MAXUINT64, &idx,
+          NULL));
+  fail_unless (shm_area_check_token (area, &g, *lane, tok, tlen, idx));
+  fail_unless (shm_area_write_token (area, &g, *lane, idx, mine, 16, &my_idx,
+          NULL));
+  *n_slots = g.n_slots;
+  g_variant_unref (mmap);
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", *session);
+  g_variant_dict_insert_value (&d, "token",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, mine, 16, 1));
+  g_variant_dict_insert (&d, "token_index", "t", my_idx);
+  g_variant_dict_insert (&d, "token_bytes", "u", 16);
+  peer_send (p, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d));
+  ready = peer_expect (p, SHM_MSG_READY);
+  g_variant_unref (ready);
+  return area;
+}
+
+/* --- pool ---------------------------------------------------------------- */
+
+GST_START_TEST (test_pool)
+{
+  GstHarness *h;
+  GstQuery *q;
+  GstBufferPool *pool;
+  GstStructure *config;
+  GstBuffer *bufs[3], *extra = NULL;
+  GstBufferPoolAcquireParams params = { 0, };
+  GstCaps *caps;
+  guint size, min, max;
+  gchar *props;
+
+  props = g_strdup_printf ("shmsink path=%s num-slots=3 "
+      "wait-for-receiver=false", area_path);
+  h = gst_harness_new_parse (props);
+  g_free (props);
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=I420,width=330,"
+      "height=240,framerate=30/1");
+  gst_harness_play (h);
+  /* the caps event reaches the sink with the first buffer */
+  fail_unless_equals_int (gst_harness_push (h,
+          gst_buffer_new_allocate (NULL, 330 * 240 * 3 / 2 + 1000, NULL)),
+      GST_FLOW_OK);
+
+  caps = gst_caps_from_string ("video/x-raw,format=I420,width=330,"
+      "height=240,framerate=30/1");
+  q = gst_query_new_allocation (caps, TRUE);
+  fail_unless (gst_pad_peer_query (h->srcpad, q));
+  fail_unless (gst_query_get_n_allocation_pools (q) == 1);
+  fail_unless (gst_query_find_allocation_meta (q, GST_VIDEO_META_API_TYPE,
+          NULL));
+  gst_query_parse_nth_allocation_pool (q, 0, &pool, &size, &min, &max);
+  fail_unless_equals_int (max, 3);
+  fail_unless_equals_string (G_OBJECT_TYPE_NAME (pool), "GstShmPool");
+
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_add_option (config,
+      GST_BUFFER_POOL_OPTION_VIDEO_META);
+  fail_unless (gst_buffer_pool_set_config (pool, config));
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+
+  for (guint i = 0; i < 3; i++) {
+    GstVideoMeta *vm;
+    GstMemory *mem;
+    fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &bufs[i],
+            NULL), GST_FLOW_OK);
+    mem = gst_buffer_peek_memory (bufs[i], 0);
+    fail_unless (gst_memory_is_type (mem, "GstShmSlotMemory"));
+    vm = gst_buffer_get_video_meta (bufs[i]);
+    fail_unless (vm != NULL);
+    /* strides padded for SIMD */
+    for (guint p = 0; p < vm->n_planes; p++)
+      fail_unless_equals_int (vm->stride[p] % 64, 0);
+    fail_unless_equals_int (vm->stride[0], 384);
+  }
+  /* every slot is out: no fourth */
+  params.flags = GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT;
+  fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &extra,
+          &params), GST_FLOW_EOS);
+  /* a slot comes back when its buffer does */
+  gst_buffer_unref (bufs[1]);
+  fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &bufs[1],
+          &params), GST_FLOW_OK);
+  for (guint i = 0; i < 3; i++)
+    gst_buffer_unref (bufs[i]);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+  gst_query_unref (q);
+  gst_caps_unref (caps);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* --- one process, both elements ------------------------------------------ */
+
+GST_START_TEST (test_roundtrip_in_process)
+{
+  GstHarness *hsink, *hsrc;
+  GstBufferPool *pool;
+  GstQuery *q;
+  GstCaps *caps;
+  GstStructure *stats;
+  GstEvent *ev;
+  guint64 n;
+  gchar *desc;
+  const guint N = 12, FRAME = 64 * 48 * 4;
+
+  desc = g_strdup_printf ("shmsrc path=%s is-live=false", area_path);
+  hsrc = gst_harness_new_parse (desc);
+  g_free (desc);
+  gst_harness_play (hsrc);
+
+  desc = g_strdup_printf ("shmsink path=%s", area_path);
+  hsink = gst_harness_new_parse (desc);
+  g_free (desc);
+  gst_harness_set_src_caps_str (hsink, "video/x-raw,format=BGRx,width=64,"
+      "height=48,framerate=30/1");
+  gst_harness_play (hsink);
+
+  caps = gst_caps_from_string ("video/x-raw,format=BGRx,width=64,height=48,"
+      "framerate=30/1");
+  /* the first frame is copied: it also brings the caps (the pool comes
+   * with the area, which the caps create) */
+  {
+    GstBuffer *b = gst_buffer_new_allocate (NULL, FRAME, NULL);
+    gst_buffer_memset (b, 0, 0xa0, FRAME);
+    GST_BUFFER_PTS (b) = 0;
+    GST_BUFFER_DURATION (b) = GST_SECOND / 30;
+    fail_unless_equals_int (gst_harness_push (hsink, b), GST_FLOW_OK);
+  }
+  q = gst_query_new_allocation (caps, TRUE);
+  fail_unless (gst_pad_peer_query (hsink->srcpad, q));
+  gst_query_parse_nth_allocation_pool (q, 0, &pool, NULL, NULL, NULL);
+  fail_unless (pool != NULL);
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+
+  for (guint i = 1; i < N; i++) {
+    GstBuffer *b;
+    fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &b, NULL),
+        GST_FLOW_OK);
+    gst_buffer_memset (b, 0, 0xa0 + i, FRAME);
+    GST_BUFFER_PTS (b) = i * GST_SECOND / 30;
+    GST_BUFFER_DURATION (b) = GST_SECOND / 30;
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int (gst_harness_push (hsink, b), GST_FLOW_OK);
+  }
+  gst_harness_push_event (hsink, gst_event_new_eos ());
+
+  /* let shmsrc push everything before anything is released */
+  {
+    GstElement *src = gst_harness_find_element (hsrc, "shmsrc");
+    guint64 pushed = 0;
+    for (guint k = 0; k < 1000 && pushed < N; k++) {
+      g_object_get (src, "stats", &stats, NULL);
+      gst_structure_get_uint64 (stats, "frames-pushed", &pushed);
+      gst_structure_free (stats);
+      g_usleep (10000);
+    }
+    fail_unless_equals_uint64 (pushed, N);
+    gst_object_unref (src);
+  }
+
+  for (guint i = 0; i < N; i++) {
+    GstBuffer *b = gst_harness_pull (hsrc);
+    GstMapInfo map;
+    fail_unless (b != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), i * GST_SECOND / 30);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), GST_SECOND / 30);
+    /* the flags of the sender's buffers (basesrc marks the first) */
+    fail_unless (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT));
+    fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+    fail_unless_equals_int (map.size, FRAME);
+    for (guint k = 0; k < FRAME; k += 97)
+      fail_unless_equals_int (map.data[k], 0xa0 + i);
+    gst_buffer_unmap (b, &map);
+    /* The harness keeps every buffer until it is pulled: the first three
+     * are slots (read-only, in place); then shmsrc keeps one slot of the
+     * four for the sender and copies. */
+    fail_unless (GST_MEMORY_IS_READONLY (gst_buffer_peek_memory (b, 0)) ==
+        (i < 3), "frame %u: read-only %d", i,
+        GST_MEMORY_IS_READONLY (gst_buffer_peek_memory (b, 0)));
+    gst_buffer_unref (b);
+  }
+  {
+    GstCaps *got = gst_pad_get_current_caps (hsrc->sinkpad);
+    fail_unless (gst_caps_is_equal (got, caps));
+    gst_caps_unref (got);
+  }
+  while ((ev = gst_harness_pull_event (hsrc))) {
+    gboolean eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+  fail_unless (ev != NULL, "no EOS");
+
+  {
+    GstElement *sink = gst_harness_find_element (hsink, "shmsink");
+    g_object_get (sink, "stats", &stats, NULL);
+    gst_object_unref (sink);
+  }
+  fail_unless (gst_structure_get_uint64 (stats, "frames-zero-copy", &n));
+  fail_unless_equals_uint64 (n, N - 1);
+  fail_unless (gst_structure_get_uint64 (stats, "frames-copied", &n));
+  fail_unless_equals_uint64 (n, 1);
+  fail_unless (gst_structure_get_uint64 (stats, "bytes-copied", &n));
+  fail_unless_equals_uint64 (n, FRAME);
+  gst_structure_free (stats);
+  {
+    GstElement *src = gst_harness_find_element (hsrc, "shmsrc");
+    g_object_get (src, "stats", &stats, NULL);
+    gst_object_unref (src);
+  }
+  fail_unless (gst_structure_get_uint64 (stats, "frames-zero-copy", &n));
+  fail_unless_equals_uint64 (n, 3);
+  fail_unless (gst_structure_get_uint64 (stats, "frames-copied", &n));
+  fail_unless_equals_uint64 (n, N - 3);
+  gst_structure_free (stats);
+
+  gst_buffer_pool_set_active (pool, FALSE);
+  gst_object_unref (pool);
+  gst_query_unref (q);
+  gst_caps_unref (caps);
+  gst_harness_teardown (hsink);
+  gst_harness_teardown (hsrc);
+}
+
+GST_END_TEST;
+
+/* --- a fake receiver against shmsink --------------------------------------- */
+
+GST_START_TEST (test_sink_garbage)
+{
+  GstElement *pipeline = start_sender (NULL);
+  Peer *p = peer_connect (sock_path);
+  gchar *msg;
+
+  peer_send_raw (p, "GARBAGE GARBAGE GARBAGE", 23);
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=lost");
+  fail_unless (strstr (msg, "sent a malformed control message: bad magic "
+          "0x42524147") != NULL, "%s", msg);
+  g_free (msg);
+  peer_free (p);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_truncated)
+{
+  GstElement *pipeline = start_sender (NULL);
+  Peer *p = peer_connect (sock_path);
+  GBytes *m = shm_msg_encode (SHM_MSG_HELLO, hello_body (1, NULL));
+  gsize n;
+  const guint8 *d = g_bytes_get_data (m, &n);
+  gchar *msg;
+
+  peer_send_raw (p, d, n - 3);
+  peer_free (p);
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=lost");
+  fail_unless (strstr (msg, "closed the connection in the middle of a "
+          "message") != NULL, "%s", msg);
+  g_free (msg);
+  g_bytes_unref (m);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_peer_closes_mid_handshake)
+{
+  GstElement *pipeline = start_sender (NULL);
+  Peer *p = peer_connect (sock_path);
+  GVariant *mmap;
+  gchar *msg;
+
+  peer_send (p, SHM_MSG_HELLO, hello_body (1, NULL));
+  mmap = peer_expect (p, SHM_MSG_MMAP);
+  g_variant_unref (mmap);
+  peer_free (p);
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=lost");
+  fail_unless (strstr (msg, "closed the connection without saying bye")
+      != NULL, "%s", msg);
+  g_free (msg);
+
+  /* the sink still serves a real receiver */
+  {
+    gchar *desc = g_strdup_printf ("shmsrc path=%s num-buffers=3 ! fakesink",
+        area_path);
+    GstElement *recv = gst_parse_launch (desc, NULL);
+    GstMessage *m;
+    g_free (desc);
+    gst_element_set_state (recv, GST_STATE_PLAYING);
+    m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (recv), 10 * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (m != NULL && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS);
+    gst_message_unref (m);
+    stop_pipeline (recv);
+  }
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_bad_hello)
+{
+  GstElement *pipeline = start_sender (NULL);
+  struct
+  {
+    GVariant *body;
+    const gchar *text;
+  } cases[] = {
+    {hello_body (7, NULL), "protocol version 7 is not supported: this "
+          "shmsink speaks version 1"},
+    {NULL, "invalid hello: field \"version\" has type s, expected u"},
+    {hello_body (1, "video/x-raw,format=NOPE"), "invalid hello: caps name "
+          "an unknown video format \"NOPE\""},
+    {hello_body (1, "video/x-raw,,,,=="), "invalid hello: caps "},
+  };
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "version", "s", "1");
+  cases[1].body = g_variant_dict_end (&d);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    Peer *p = peer_connect (sock_path);
+    GVariant *err;
+    const gchar *text;
+    gchar *msg;
+
+    peer_send (p, SHM_MSG_HELLO, cases[i].body);
+    err = peer_expect (p, SHM_MSG_ERROR);
+    text = shm_msg_get_text (err, "message");
+    fail_unless (text && strstr (text, cases[i].text), "got %s", text);
+    msg = wait_message (pipeline, GST_MESSAGE_ELEMENT,
+        "event=refused");
+    fail_unless (strstr (msg, cases[i].text) != NULL, "%s", msg);
+    g_free (msg);
+    g_variant_unref (err);
+    peer_free (p);
+  }
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+static void
+forged_reply (gboolean echo)
+{
+  GstElement *pipeline = start_sender (NULL);
+  Peer *p = peer_connect (sock_path);
+  GVariant *mmap, *err;
+  GVariantDict d;
+  const guint8 *tok;
+  gsize tlen;
+  guint64 session, idx;
+  guint8 forged[16] = { 9, 9, 9 };
+  gchar *msg;
+
+  peer_send (p, SHM_MSG_HELLO, hello_body (1, NULL));
+  mmap = peer_expect (p, SHM_MSG_MMAP);
+  fail_unless (shm_msg_get_u64 (mmap, "session", 0, G_MAXUINT64, &session,
+          NULL));
+  fail_unless (shm_msg_get_bytes (mmap, "token", 16, 16, &tok, &tlen, NULL));
+  fail_unless (shm_msg_get_u64 (mmap, "token_index", 0, G_MAXUINT64, &idx,
+          NULL));
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", session);
+  /* either the sink's own token sent back, or one never written */
+  g_variant_dict_insert_value (&d, "token",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, echo ? tok : forged,
+          16, 1));
+  g_variant_dict_insert (&d, "token_index", "t", echo ? idx : idx + 1);
+  g_variant_dict_insert (&d, "token_bytes", "u", 16);
+  peer_send (p, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d));
+  g_variant_unref (mmap);
+
+  err = peer_expect (p, SHM_MSG_ERROR);
+  fail_unless_equals_string (shm_msg_get_text (err, "code"), "token");
+  g_variant_unref (err);
+  msg = wait_message (pipeline, GST_MESSAGE_ERROR, "do not map the same "
+      "memory");
+  fail_unless (strstr (msg, area_path) != NULL, "%s", msg);
+  g_free (msg);
+  peer_free (p);
+  stop_pipeline (pipeline);
+}
+
+GST_START_TEST (test_sink_forged_token)
+{
+  forged_reply (FALSE);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_echoed_token)
+{
+  forged_reply (TRUE);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_release_not_held)
+{
+  GstElement *pipeline = start_sender ("num-slots=4");
+  Peer *p = peer_connect (sock_path);
+  guint64 session;
+  guint32 lane, n_slots;
+  ShmArea *area = fake_receiver_handshake (p, &session, &lane, &n_slots);
+  GVariantDict d;
+  GVariant *frame;
+  gchar *msg;
+
+  fail_unless_equals_int (n_slots, 4);
+  /* a frame arrives; release a slot that no frame was ever in */
+  frame = peer_expect (p, SHM_MSG_FRAME);
+  g_variant_unref (frame);
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", session);
+  g_variant_dict_insert (&d, "slot", "u", n_slots + 1);
+  peer_send (p, SHM_MSG_RELEASE, g_variant_dict_end (&d));
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=refused");
+  fail_unless (strstr (msg, "released slot 5, which it does not hold")
+      != NULL, "%s", msg);
+  g_free (msg);
+  shm_area_unref (area);
+  peer_free (p);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_receiver_timeout)
+{
+  /* A receiver that stops answering (no release, no heartbeat) is
+   * dropped, its slots freed. */
+  GstElement *pipeline = start_sender ("peer-timeout=1000000000");
+  Peer *p = peer_connect (sock_path);
+  guint64 session;
+  guint32 lane, n_slots;
+  ShmArea *area = fake_receiver_handshake (p, &session, &lane, &n_slots);
+  gchar *msg;
+
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=lost");
+  fail_unless (strstr (msg, "no message for") != NULL, "%s", msg);
+  g_free (msg);
+  shm_area_unref (area);
+  peer_free (p);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+/* --- a fake sender against shmsrc ---------------------------------------- */
+
+typedef struct
+{
+  GstElement *pipeline;
+  GSocket *listener;
+  Peer *p;
+  gchar *fake_sock;
+  gchar *fake_area;
+  ShmArea *area;
+  ShmGeometry geo;
+} FakeSender;
+
+static FakeSender *
+fake_sender_new (const gchar * extra)
+{
+  FakeSender *f = g_new0 (FakeSender, 1);
+  gchar *desc;
+
+  f->fake_sock = g_build_filename (tmpdir, "fake.sock", NULL);
+  f->fake_area = g_build_filename (tmpdir, "fake-area", NULL);
+  f->listener = fake_listen (f->fake_sock);
+  desc = g_strdup_printf ("shmsrc name=src path=%s control=unix:%s %s ! "
+      "fakesink", f->fake_area, f->fake_sock, extra ? extra : "");
+  f->pipeline = gst_parse_launch (desc, NULL);
+  g_free (desc);
+  fail_if (gst_element_set_state (f->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  f->p = peer_accept (f->listener);
+  return f;
+}
+
+static void
+fake_sender_free (FakeSender * f)
+{
+  stop_pipeline (f->pipeline);
+  if (f->p)
+    peer_free (f->p);
+  g_socket_close (f->listener, NULL);
+  g_object_unref (f->listener);
+  g_unlink (f->fake_sock);
+  if (f->area) {
+    shm_area_unlink (f->area, NULL);
+    shm_area_unref (f->area);
+  }
+  g_free (f->fake_sock);
+  g_free (f->fake_area);
+  g_free (f);
+}
+
+/* Reads the receiver's hello and sends an mmap hello over a real area;
+ * @tweak may spoil one field. */
+static guint64
+fake_sender_mmap (FakeSender * f, void (*tweak) (GVariantDict * d))
+{
+  GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
+  guint8 tok[16];
+  guint64 idx, size = shm_geometry_size_needed (4, 64 * 48 * 4, 0);
+  GVariantDict d;
+
+  g_variant_unref (hello);
+  f->area = shm_area_create (f->fake_area, size, 0600, 0, NULL, NULL);
+  fail_unless (f->area != NULL);
+  fail_unless (shm_geometry_compute (&f->geo, size, 4, 64 * 48 * 4, 0,
+          NULL));
+  f->geo.session_id = 42;
+  shm_area_init_header (f->area, &f->geo);
+  fail_unless (shm_area_write_token (f->area, &f->geo, 0, G_MAXUINT64, tok,
+          16, &idx, NULL));
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "version", "u", 1);
+  g_variant_dict_insert (&d, "session", "t", f->geo.session_id);
+  g_variant_dict_insert (&d, "file", "s", f->fake_area);
+  g_variant_dict_insert (&d, "size", "t", f->geo.area_size);
+  g_variant_dict_insert_value (&d, "token",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, tok, 16, 1));
+  g_variant_dict_insert (&d, "token_index", "t", idx);
+  g_variant_dict_insert (&d, "token_bytes", "u", 16);
+  g_variant_dict_insert (&d, "lane", "u", 0);
+  g_variant_dict_insert (&d, "token-offset", "t", f->geo.token_offset);
+  g_variant_dict_insert (&d, "token-lanes", "u", f->geo.token_lanes);
+  g_variant_dict_insert (&d, "token-lane-size", "u", f->geo.token_lane_size);
+  g_variant_dict_insert (&d, "ring-offset", "t", f->geo.ring_offset);
+  g_variant_dict_insert (&d, "ring-size", "t", f->geo.ring_size);
+  g_variant_dict_insert (&d, "slots-offset", "t", f->geo.slots_offset);
+  g_variant_dict_insert (&d, "slot-size", "t", f->geo.slot_size);
+  g_variant_dict_insert (&d, "n-slots", "u", f->geo.n_slots);
+  g_variant_dict_insert (&d, "flags", "u", 0);
+  if (tweak)
+    tweak (&d);
+  peer_send (f->p, SHM_MSG_MMAP, g_variant_dict_end (&d));
+  return f->geo.session_id;
+}
+
+static void
+fake_sender_ready (FakeSender * f, const gchar * caps)
+{
+  GVariant *reply = peer_expect (f->p, SHM_MSG_MMAP_REPLY);
+  GVariantDict d;
+
+  g_variant_unref (reply);
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", f->geo.session_id);
+  g_variant_dict_insert (&d, "caps", "s", caps);
+  peer_send (f->p, SHM_MSG_READY, g_variant_dict_end (&d));
+}
+
+static GVariant *
+frame_body (guint64 session, guint32 slot, guint64 size, guint64 stride)
+{
+  GVariantDict d;
+  guint64 offs[1] = { 0 }, strides[1] = { stride };
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", session);
+  g_variant_dict_insert (&d, "seq", "t", (guint64) 0);
+  g_variant_dict_insert (&d, "slot", "u", slot);
+  g_variant_dict_insert (&d, "offset", "t", (guint64) 0);
+  g_variant_dict_insert (&d, "size", "t", size);
+  g_variant_dict_insert (&d, "pts", "t", (guint64) 0);
+  g_variant_dict_insert (&d, "dts", "t", G_MAXUINT64);
+  g_variant_dict_insert (&d, "duration", "t", G_MAXUINT64);
+  g_variant_dict_insert (&d, "mono-pts", "t", G_MAXUINT64);
+  g_variant_dict_insert (&d, "mono-dts", "t", G_MAXUINT64);
+  g_variant_dict_insert (&d, "buffer-offset", "t", G_MAXUINT64);
+  g_variant_dict_insert (&d, "buffer-offset-end", "t", G_MAXUINT64);
+  g_variant_dict_insert (&d, "flags", "u", 0);
+  g_variant_dict_insert (&d, "send-time", "t", (guint64) 0);
+  g_variant_dict_insert_value (&d, "plane-offsets",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, offs, 1, 8));
+  g_variant_dict_insert_value (&d, "plane-strides",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, strides, 1, 8));
+  return g_variant_dict_end (&d);
+}
+
+#define CAPS_64x48 "video/x-raw,format=BGRx,width=64,height=48," \
+    "framerate=30/1"
+
+GST_START_TEST (test_src_garbage)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  gchar *msg;
+
+  peer_send_raw (f->p, "NOT A MESSAGE AT ALL", 20);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "sent a malformed control message: bad magic");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_huge_length)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  guint8 hdr[16];
+  guint32 v;
+  gchar *msg;
+
+  v = GUINT32_TO_LE (SHM_MSG_MAGIC);
+  memcpy (hdr, &v, 4);
+  v = GUINT32_TO_LE (SHM_MSG_MMAP);
+  memcpy (hdr + 4, &v, 4);
+  v = GUINT32_TO_LE (0x80000000u);
+  memcpy (hdr + 8, &v, 4);
+  memset (hdr + 12, 0, 4);
+  peer_send_raw (f->p, hdr, sizeof hdr);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "mmap body of 2147483648 bytes exceeds the limit of 1048576");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_truncated)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  GBytes *m = shm_msg_encode (SHM_MSG_PING, NULL);
+  gsize n;
+  const guint8 *d = g_bytes_get_data (m, &n);
+  GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
+  gchar *msg;
+
+  /* (read first: closing with unread data would reset the connection) */
+  g_variant_unref (hello);
+  peer_send_raw (f->p, d, n - 1);
+  peer_free (f->p);
+  f->p = NULL;
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "closed the connection in the middle of a message");
+  g_free (msg);
+  g_bytes_unref (m);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_sender_closes_mid_handshake)
+{
+  FakeSender *f = fake_sender_new ("timeout=500000000");
+  GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
+  gchar *msg;
+
+  g_variant_unref (hello);
+  peer_free (f->p);
+  f->p = NULL;
+  msg = wait_message (f->pipeline, GST_MESSAGE_WARNING,
+      "The sender closed the connection during the handshake");
+  g_free (msg);
+  /* nobody comes back: the timeout ends the wait */
+  g_socket_close (f->listener, NULL);
+  g_unlink (f->fake_sock);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, "No sender at unix:");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+static void
+bad_lane (GVariantDict * d)
+{
+  g_variant_dict_insert (d, "lane", "u", 99);
+}
+
+static void
+bad_slot_size (GVariantDict * d)
+{
+  g_variant_dict_insert (d, "slot-size", "t", G_GUINT64_CONSTANT (1) << 39);
+}
+
+static void
+bad_token_bytes (GVariantDict * d)
+{
+  g_variant_dict_insert (d, "token_bytes", "u", 4096);
+}
+
+GST_START_TEST (test_src_bad_mmap)
+{
+  struct
+  {
+    void (*tweak) (GVariantDict * d);
+    const gchar *text;
+  } cases[] = {
+    {bad_lane, "invalid mmap hello from the sender: field \"lane\" is 99, "
+          "outside 0..63"},
+    {bad_slot_size, "invalid slot size in area geometry"},
+    {bad_token_bytes, "field \"token_bytes\" is 4096, outside 16..16"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    FakeSender *f = fake_sender_new (NULL);
+    gchar *msg;
+    fake_sender_mmap (f, cases[i].tweak);
+    msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, cases[i].text);
+    g_free (msg);
+    fake_sender_free (f);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_bad_caps)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, "video/x-raw,format=NOPE,width=64,height=48");
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "The sender's caps are invalid: caps name an unknown video format "
+      "\"NOPE\"");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_bad_frames)
+{
+  struct
+  {
+    guint32 slot;
+    guint64 size, stride;
+    const gchar *text;
+  } cases[] = {
+    {9, 64 * 48 * 4, 256, "The sender sent an invalid frame: field \"slot\" "
+          "is 9, outside 0..3"},
+    {0, G_GUINT64_CONSTANT (1) << 40, 256, "field \"size\" is 1099511627776,"
+          " outside 1..12288"},
+    {0, 64 * 48 * 4, 100, "plane 0 (offset 0, stride 100) does not fit"},
+    {0, 64 * 48 * 4, 1 << 20, "plane 0 (offset 0, stride 1048576) does not "
+          "fit a frame of 12288 bytes"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    FakeSender *f = fake_sender_new (NULL);
+    gchar *msg;
+    guint64 session = fake_sender_mmap (f, NULL);
+    fake_sender_ready (f, CAPS_64x48);
+    peer_send (f->p, SHM_MSG_FRAME, frame_body (session, cases[i].slot,
+            cases[i].size, cases[i].stride));
+    msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, cases[i].text);
+    g_free (msg);
+    fake_sender_free (f);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_frame_before_ready)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
+  gchar *msg;
+
+  g_variant_unref (hello);
+  peer_send (f->p, SHM_MSG_FRAME, frame_body (1, 0, 100, 256));
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "The sender sent an unexpected frame message (expected frames only "
+      "when ready)");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+static Suite *
+shm_suite (void)
+{
+  Suite *s = suite_create ("shm");
+  TCase *tc = tcase_create ("general");
+
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 60);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_pool);
+  tcase_add_test (tc, test_roundtrip_in_process);
+  tcase_add_test (tc, test_sink_garbage);
+  tcase_add_test (tc, test_sink_truncated);
+  tcase_add_test (tc, test_sink_peer_closes_mid_handshake);
+  tcase_add_test (tc, test_sink_bad_hello);
+  tcase_add_test (tc, test_sink_forged_token);
+  tcase_add_test (tc, test_sink_echoed_token);
+  tcase_add_test (tc, test_sink_release_not_held);
+  tcase_add_test (tc, test_sink_receiver_timeout);
+  tcase_add_test (tc, test_src_garbage);
+  tcase_add_test (tc, test_src_huge_length);
+  tcase_add_test (tc, test_src_truncated);
+  tcase_add_test (tc, test_src_sender_closes_mid_handshake);
+  tcase_add_test (tc, test_src_bad_mmap);
+  tcase_add_test (tc, test_src_bad_caps);
+  tcase_add_test (tc, test_src_bad_frames);
+  tcase_add_test (tc, test_src_frame_before_ready);
+  return s;
+}
+
+GST_CHECK_MAIN (shm);
