@@ -33,7 +33,8 @@
  * mapped onto this pipeline's clock, so that the intervals between frames
  * are kept exactly and two pipelines on one host render in step.  A frame
  * due before this pipeline started playing (the backlog of a sender that
- * waited for this receiver) is stamped with its arrival time instead.  Between
+ * waited for this receiver) gets running time 0, and timestamps never go
+ * back.  Between
  * machines (a VM and its host) CLOCK_MONOTONIC differs: the offset is taken
  * from the first frame of each session.  With is-live=false the sender's
  * PTS, DTS and durations are pushed unchanged, after a segment that starts
@@ -111,6 +112,7 @@ typedef struct
   gboolean same_boot;
   gboolean have_mono_offset;
   gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
+  GstClockTime last_pts, last_dts;      /* streaming thread */
 } Session;
 
 typedef enum
@@ -397,6 +399,7 @@ handle_mmap (GstShmSrc * self, GVariant * body)
   s->ref_count = 1;
   s->conn = shm_conn_ref (self->conn);
   s->lane = lane;
+  s->last_pts = s->last_dts = GST_CLOCK_TIME_NONE;
   if (!shm_msg_get_u64 (body, "token-offset", 0, G_MAXUINT64,
           &g.token_offset, &err)
       || !shm_msg_get_u32 (body, "token-lanes", 0, G_MAXUINT32,
@@ -1253,20 +1256,23 @@ copy_slot (GstShmSrc * self, Item * item, guint8 * data)
 
 /* The sender's due time on CLOCK_MONOTONIC, as running time here.  A frame
  * due before this pipeline started playing (the backlog of a sender that
- * waited for this receiver) gets its arrival time instead, so that PTS
- * never go back. */
+ * waited for this receiver) gets running time 0; PTS never go back within
+ * a session, so the frames after it keep their exact times. */
 static GstClockTime
-from_monotonic (GstShmSrc * self, Session * s, guint64 mono,
-    GstClockTime base_time, GstClockTime now, GstClockTimeDiff diff)
+from_monotonic (Session * s, guint64 mono, GstClockTime base_time,
+    GstClockTimeDiff diff, GstClockTime * last)
 {
   gint64 t;
+  GstClockTime rt;
 
   if (mono == G_MAXUINT64 || !GST_CLOCK_TIME_IS_VALID (base_time))
     return GST_CLOCK_TIME_NONE;
   t = (gint64) mono + s->mono_offset - diff;
-  if (t >= (gint64) base_time)
-    return (GstClockTime) (t - base_time);
-  return now > base_time ? now - base_time : 0;
+  rt = t > (gint64) base_time ? (GstClockTime) (t - base_time) : 0;
+  if (GST_CLOCK_TIME_IS_VALID (*last) && rt <= *last)
+    rt = *last + 1;
+  *last = rt;
+  return rt;
 }
 
 static void
@@ -1275,13 +1281,12 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
   Session *s = item->session;
 
   if (gst_base_src_is_live (GST_BASE_SRC (self))) {
-    GstClockTime base_time = GST_CLOCK_TIME_NONE, now = 0;
+    GstClockTime base_time = GST_CLOCK_TIME_NONE;
     GstClockTimeDiff diff = 0;
     GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
 
     if (clock) {
       base_time = gst_element_get_base_time (GST_ELEMENT (self));
-      now = gst_clock_get_time (clock);
       diff = gst_shm_clock_diff (GST_ELEMENT (self),
           gst_shm_clock_is_monotonic (clock));
       gst_object_unref (clock);
@@ -1292,10 +1297,10 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
           item->send_time;
       s->have_mono_offset = TRUE;
     }
-    GST_BUFFER_PTS (buf) = from_monotonic (self, s, item->mono_pts,
-        base_time, now, diff);
-    GST_BUFFER_DTS (buf) = from_monotonic (self, s, item->mono_dts,
-        base_time, now, diff);
+    GST_BUFFER_PTS (buf) = from_monotonic (s, item->mono_pts, base_time,
+        diff, &s->last_pts);
+    GST_BUFFER_DTS (buf) = from_monotonic (s, item->mono_dts, base_time,
+        diff, &s->last_dts);
   } else {
     GST_BUFFER_PTS (buf) = item->pts;
     GST_BUFFER_DTS (buf) = item->dts;

@@ -80,6 +80,17 @@ run() {
   echo $? >"$T/$name.rc"
 }
 
+# wait_started NAME: waits for a shm-peer receiver to have set its
+# pipeline to PLAYING (its base time is then fixed)
+wait_started() {
+  local i
+  for i in $(seq 1 300); do
+    grep -q '^STARTED' "$T/$1.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "$1 did not start"
+}
+
 wait_file() {
   local i
   for i in $(seq 1 100); do

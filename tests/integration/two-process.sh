@@ -122,7 +122,7 @@ readme)
 live-timestamps)
   # Live sender and receiver: PTS intervals kept to the nanosecond.
   bg recv "$peer" recv --path "$P" --expect 45 --ts intervals
-  sleep 0.5
+  wait_started recv
   bg send "$peer" send --path "$P" --frames 45 --live
   expect_rc recv 0
   expect_rc send 0
