@@ -1313,6 +1313,7 @@ again:
         is_video);
     /* Held before it is announced: a release can never come first. */
     gst_shm_slots_hold (slots, slot, lanes);
+    shm_publish_fence ();
     for (GList * l = self->receivers; l; l = l->next) {
       Receiver *r = l->data;
       if (r->state == RECV_READY)
@@ -1392,9 +1393,17 @@ gst_shm_sink_set_clock (GstElement * element, GstClock * clock)
 
 /* --- GObject ------------------------------------------------------------- */
 
+static gboolean
+copy_field (GQuark field, const GValue * value, gpointer dest)
+{
+  gst_structure_id_set_value (dest, field, value);
+  return TRUE;
+}
+
 static GstStructure *
 get_stats (GstShmSink * self)
 {
+  GstStructure *base = gst_base_sink_get_stats (GST_BASE_SINK (self));
   GstStructure *s;
 
   g_mutex_lock (&self->lock);
@@ -1414,6 +1423,10 @@ get_stats (GstShmSink * self)
       "slot-size", G_TYPE_UINT64, self->slots ? self->geo.slot_size : 0,
       NULL);
   g_mutex_unlock (&self->lock);
+  /* GstBaseSink's own counters (average-rate, dropped, rendered), which
+   * this property replaces */
+  gst_structure_foreach (base, copy_field, s);
+  gst_structure_free (base);
   return s;
 }
 
@@ -1635,11 +1648,13 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
    * frames-rendered, frames-sent, frames-zero-copy (announced in place),
    * frames-copied and bytes-copied (copied into a slot), frames-dropped
    * (no free slot), frames-unsent (no receiver), receivers (ready now),
-   * receivers-connected, sessions, area-size, n-slots, slot-size.
+   * receivers-connected, sessions, area-size, n-slots, slot-size; and
+   * GstBaseSink's average-rate, dropped and rendered.
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "Frame and receiver counters", GST_TYPE_STRUCTURE,
+          "Frame and receiver counters (with GstBaseSink's)",
+          GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_set_static_metadata (element_class,

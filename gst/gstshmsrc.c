@@ -249,6 +249,7 @@ session_release (Session * s, guint32 slot)
 {
   GVariantDict d;
 
+  shm_release_fence ();
   g_variant_dict_init (&d, NULL);
   g_variant_dict_insert (&d, "session", "t", s->geo.session_id);
   g_variant_dict_insert (&d, "slot", "u", slot);

@@ -188,6 +188,22 @@ gboolean shm_area_check_token (ShmArea * area, const ShmGeometry * geo,
     guint32 lane, const guint8 * token, guint32 token_bytes,
     guint64 token_index);
 
+/* Ordering around the control messages that announce and release slots:
+ * the writer fences after the pixels and before the frame message (it also
+ * drains write-combining buffers of a BAR mapping); the reader fences after
+ * its last read and before the release message. */
+static inline void
+shm_publish_fence (void)
+{
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+}
+
+static inline void
+shm_release_fence (void)
+{
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+}
+
 /* Slots. */
 gboolean shm_geometry_slot_range (const ShmGeometry * geo, guint32 slot,
     guint64 * offset);

@@ -170,6 +170,22 @@ install)
   [ "$f" = "$so" ] || fail "installed plugin not used: '$f'"
   ;;
 
+demo)
+  # gst-shm-demo, as the README runs it, for a few seconds
+  demo=${GST_SHM_DEMO:?}
+  mkdir "$T/snap"
+  bg demo "$demo" --path "$P" --duration 4 --snapshot-every 1 \
+    --snapshot-dir "$T/snap" --size 640x360
+  expect_rc demo 0
+  expect_match demo "^frames [0-9]+  [0-9.]+ fps  [0-9.]+ GB/s  latency [0-9.]+ ms  zero-copy yes"
+  expect_match demo "^summary: [1-9][0-9]* frames received in [0-9.]+ s: .* zero-copy yes, [1-9][0-9]* snapshots?"
+  png=$(ls "$T"/snap/gst-shm-demo-*.png | head -n1)
+  [ -n "$png" ] || fail "no snapshot"
+  [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
+    || fail "$png is not a PNG"
+  expect_gone
+  ;;
+
 *)
   echo "unknown case $case_name"
   exit 2
