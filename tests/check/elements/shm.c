@@ -752,6 +752,27 @@ GST_START_TEST (test_sink_receiver_timeout)
 
 GST_END_TEST;
 
+GST_START_TEST (test_sink_receiver_leaves)
+{
+  /* A receiver that stops says bye: "connected", then "left". */
+  GstElement *pipeline = start_sender (NULL);
+  gchar *desc = g_strdup_printf ("shmsrc path=%s ! fakesink", area_path);
+  GstElement *recv = gst_parse_launch (desc, NULL);
+  gchar *msg;
+
+  g_free (desc);
+  gst_element_set_state (recv, GST_STATE_PLAYING);
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=connected");
+  g_free (msg);
+  stop_pipeline (recv);
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=left");
+  fail_unless (strstr (msg, "shmsrc stopped") != NULL, "%s", msg);
+  g_free (msg);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
 /* --- a fake sender against shmsrc ---------------------------------------- */
 
 typedef struct
@@ -1100,6 +1121,7 @@ shm_suite (void)
   tcase_add_test (tc, test_sink_echoed_token);
   tcase_add_test (tc, test_sink_release_not_held);
   tcase_add_test (tc, test_sink_receiver_timeout);
+  tcase_add_test (tc, test_sink_receiver_leaves);
   tcase_add_test (tc, test_src_garbage);
   tcase_add_test (tc, test_src_huge_length);
   tcase_add_test (tc, test_src_truncated);
