@@ -263,6 +263,19 @@ gst_shm_slots_count_free (GstShmSlots * slots)
   return n;
 }
 
+/* The number of slots receiver @lane holds. */
+guint
+gst_shm_slots_lane_holds (GstShmSlots * slots, guint lane)
+{
+  guint n = 0;
+
+  g_mutex_lock (&slots->lock);
+  for (guint i = 0; i < slots->geo.n_slots; i++)
+    n += slots->holds[i][lane] > 0;
+  g_mutex_unlock (&slots->lock);
+  return n;
+}
+
 /* --- slot memory -------------------------------------------------------- */
 
 typedef struct

@@ -34,6 +34,7 @@ void gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes);
 gboolean gst_shm_slots_release (GstShmSlots * slots, guint slot, guint lane);
 void gst_shm_slots_drop_lane (GstShmSlots * slots, guint lane);
 guint gst_shm_slots_count_free (GstShmSlots * slots);
+guint gst_shm_slots_lane_holds (GstShmSlots * slots, guint lane);
 
 /* Slot memory: a GstMemory over one slot of the sink's mapping. */
 #define GST_SHM_SLOT_MEMORY_TYPE "GstShmSlotMemory"

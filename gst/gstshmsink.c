@@ -56,7 +56,7 @@
 #include "gstshmsink.h"
 #include "gstshmelements.h"
 #include "gstshmpool.h"
-#include "gstshmcaps.h"
+#include "gstshmnegotiator.h"
 #include "gstshmutil.h"
 #include "shmaddress.h"
 #include "shmarea.h"
@@ -155,6 +155,10 @@ struct _GstShmSink
   dev_t socket_dev;
   ino_t socket_ino;
 
+  /* what each receiver accepts (own lock) */
+  GstShmNegotiator *negotiator;
+  gboolean conflict_posted;
+
   /* self->lock */
   GMutex lock;
   GCond cond;
@@ -163,6 +167,8 @@ struct _GstShmSink
   guint64 used_lanes;
   gboolean wait_for_receiver;
   gboolean unlock;
+  guint unlock_count;           /* every unlock(): releases caps queries */
+  gboolean started;
   gboolean fatal;               /* an error was posted: render() fails */
   gchar *area_path;             /* copy of path while started */
   ShmArea *existing;            /* a file that was there at start */
@@ -182,6 +188,7 @@ struct _GstShmSink
   guint64 bytes_copied;
   guint64 frames_dropped;
   guint64 frames_unsent;
+  guint64 frames_skipped;
   guint64 receivers_connected;
   guint64 sessions;
 };
@@ -313,23 +320,47 @@ start_handshake_locked (GstShmSink * self, Receiver * r)
 static GVariant *
 ready_body_locked (GstShmSink * self)
 {
-  g_autofree gchar *caps = NULL;
   GVariantDict d;
 
   g_variant_dict_init (&d, NULL);
   g_variant_dict_insert (&d, "session", "t", self->geo.session_id);
-  if (self->caps) {
-    caps = gst_shm_caps_serialize (self->caps);
-    g_variant_dict_insert (&d, "caps", "s", caps);
-  }
+  if (self->caps)
+    gst_shm_negotiator_write (&d, self->caps);
   return g_variant_dict_end (&d);
+}
+
+/* A receiver that does not accept the running stream is refused; the
+ * stream goes on for the others.  Returns FALSE when it was refused. */
+static gboolean
+check_stream_caps (GstShmSink * self, Receiver * r)
+{
+  GstCaps *caps;
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  caps = self->caps ? gst_caps_ref (self->caps) : NULL;
+  g_mutex_unlock (&self->lock);
+  if (!caps)
+    return TRUE;
+  ok = gst_shm_negotiator_accepts (self->negotiator, r, caps);
+  if (!ok) {
+    g_autofree gchar *stream = gst_caps_to_string (caps);
+    g_autofree gchar *accept = r->accept ? gst_caps_to_string (r->accept)
+        : g_strdup ("ANY");
+    g_autofree gchar *msg = g_strdup_printf ("the running stream's caps %s "
+        "are not among those this receiver accepts (%s)", stream, accept);
+    send_error (r, "caps", msg);
+    receiver_drop (self, r, "refused", msg);
+  }
+  gst_caps_unref (caps);
+  return ok;
 }
 
 static void
 handle_hello (GstShmSink * self, Receiver * r, GVariant * body)
 {
   g_autoptr (GError) err = NULL;
-  const gchar *path = NULL, *caps = NULL;
+  const gchar *path = NULL;
   guint32 version;
 
   if (!shm_msg_get_u32 (body, "version", 0, G_MAXUINT32, &version, &err))
@@ -345,20 +376,21 @@ handle_hello (GstShmSink * self, Receiver * r, GVariant * body)
   if (shm_msg_has (body, "path")
       && !shm_msg_get_string (body, "path", SHM_MAX_PATH, &path, &err))
     goto invalid;
-  if (shm_msg_has (body, "caps")) {
-    if (!shm_msg_get_string (body, "caps", SHM_MAX_CAPS, &caps, &err))
-      goto invalid;
-    gst_clear_caps (&r->accept);
-    r->accept = gst_shm_caps_parse (caps, FALSE, &err);
-    if (!r->accept)
-      goto invalid;
-  }
+  gst_clear_caps (&r->accept);
+  r->accept = gst_shm_negotiator_read (body, FALSE, &err);
+  if (err)
+    goto invalid;
   g_free (r->peer_path);
   r->peer_path = g_strdup (path ? path : "(unknown)");
   GST_INFO_OBJECT (self, "hello from %s mapping %s, accepting %"
       GST_PTR_FORMAT, r->peer, r->peer_path, r->accept);
 
+  gst_shm_negotiator_set_receiver (self->negotiator, r, r->peer, r->accept);
+  if (!check_stream_caps (self, r))
+    return;
   g_mutex_lock (&self->lock);
+  /* a caps query may be waiting for a receiver's caps */
+  g_cond_broadcast (&self->cond);
   if (self->slots)
     start_handshake_locked (self, r);
   else
@@ -469,6 +501,42 @@ handle_release (GstShmSink * self, Receiver * r, GVariant * body)
   }
 }
 
+/* A receiver's downstream now accepts other caps: upstream is asked to
+ * renegotiate, unless no receiver would then accept anything in common,
+ * in which case the stream goes on and this receiver is refused if it no
+ * longer accepts it. */
+static void
+handle_accept (GstShmSink * self, Receiver * r, GVariant * body)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree gchar *conflict = NULL;
+  GstCaps *accept, *all;
+
+  accept = gst_shm_negotiator_read (body, FALSE, &err);
+  if (!accept) {
+    g_autofree gchar *msg = g_strdup_printf ("invalid accept: %s",
+        err ? err->message : "no caps");
+    send_error (r, "protocol", msg);
+    receiver_drop (self, r, "refused", msg);
+    return;
+  }
+  GST_INFO_OBJECT (self, "%s now accepts %" GST_PTR_FORMAT, r->peer, accept);
+  gst_caps_replace (&r->accept, accept);
+  gst_shm_negotiator_set_receiver (self->negotiator, r, r->peer, accept);
+  gst_caps_unref (accept);
+
+  all = gst_shm_negotiator_intersect (self->negotiator, NULL, &conflict);
+  gst_caps_unref (all);
+  if (conflict) {
+    GST_ELEMENT_WARNING (self, STREAM, FORMAT, ("Receiver %s changed what "
+            "it accepts, and %s.", r->peer, conflict), (NULL));
+    check_stream_caps (self, r);
+    return;
+  }
+  /* upstream asks for caps again and may pick others */
+  gst_pad_push_event (GST_BASE_SINK_PAD (self), gst_event_new_reconfigure ());
+}
+
 static void
 on_receiver_message (ShmConn * conn, guint32 type, GVariant * body,
     const guint8 * payload, gsize payload_len, gpointer user_data)
@@ -497,7 +565,12 @@ on_receiver_message (ShmConn * conn, guint32 type, GVariant * body,
       handle_release (self, r, body);
       break;
     case SHM_MSG_PING:
+      break;
     case SHM_MSG_ACCEPT:
+      if (r->state == RECV_AWAIT_HELLO)
+        expected = "accept only after the hello";
+      else
+        handle_accept (self, r, body);
       break;
     case SHM_MSG_BYE:
       r->said_bye = TRUE;
@@ -578,6 +651,7 @@ receiver_drop (GstShmSink * self, Receiver * r, const gchar * event,
     gst_shm_slots_drop_lane (self->slots, r->lane);
   self->used_lanes &= ~(G_GUINT64_CONSTANT (1) << r->lane);
   g_mutex_unlock (&self->lock);
+  gst_shm_negotiator_remove_receiver (self->negotiator, r);
 
   GST_INFO_OBJECT (self, "receiver %s %s: %s", r->peer, event,
       reason ? reason : "");
@@ -898,12 +972,15 @@ gst_shm_sink_start (GstBaseSink * bsink)
   g_mutex_lock (&self->lock);
   g_free (self->area_path);
   self->area_path = g_steal_pointer (&path);
+  self->started = TRUE;
+  self->conflict_posted = FALSE;
   self->seq = 0;
   self->fatal = FALSE;
   self->warned_drop = FALSE;
   self->frames_rendered = self->frames_sent = self->frames_zero_copy = 0;
   self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
   self->frames_unsent = self->receivers_connected = self->sessions = 0;
+  self->frames_skipped = 0;
   g_mutex_unlock (&self->lock);
 
   self->context = g_main_context_new ();
@@ -934,6 +1011,8 @@ gst_shm_sink_stop (GstBaseSink * bsink)
   }
 
   g_mutex_lock (&self->lock);
+  self->started = FALSE;
+  g_cond_broadcast (&self->cond);
   receivers = g_steal_pointer (&self->receivers);
   self->n_ready = 0;
   self->used_lanes = 0;
@@ -945,6 +1024,7 @@ gst_shm_sink_stop (GstBaseSink * bsink)
     g_variant_dict_init (&d, NULL);
     g_variant_dict_insert (&d, "message", "s", "shmsink stopped");
     shm_conn_send (r->conn, SHM_MSG_BYE, g_variant_dict_end (&d), NULL);
+    gst_shm_negotiator_remove_receiver (self->negotiator, r);
     receiver_free (r);
   }
   g_list_free (receivers);
@@ -985,7 +1065,6 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
   g_autoptr (GError) err = NULL;
-  g_autofree gchar *caps_str = NULL;
   GstVideoInfo vinfo;
   gboolean is_video;
   guint64 frame_size;
@@ -1018,14 +1097,13 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   gst_caps_replace (&self->caps, caps);
   self->vinfo = vinfo;
   self->is_video = is_video;
-  caps_str = gst_shm_caps_serialize (caps);
   for (GList * l = self->receivers; l; l = l->next) {
     Receiver *r = l->data;
     GVariantDict d;
     if (r->state != RECV_READY)
       continue;
     g_variant_dict_init (&d, NULL);
-    g_variant_dict_insert (&d, "caps", "s", caps_str);
+    gst_shm_negotiator_write (&d, caps);
     shm_conn_send (r->conn, SHM_MSG_CAPS, g_variant_dict_end (&d), NULL);
   }
   g_mutex_unlock (&self->lock);
@@ -1034,20 +1112,176 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   return TRUE;
 }
 
+/* The largest frame an area that shmsink may not grow can hold, or 0 when
+ * it can make its area as big as needed. */
+static guint64
+max_frame_size_locked (GstShmSink * self)
+{
+  ShmGeometry geo;
+  guint64 area_size = 0;
+  guint num_slots;
+
+  if (self->slots && !shm_area_is_created (gst_shm_slots_get_area
+          (self->slots)))
+    return self->geo.slot_size;
+  GST_OBJECT_LOCK (self);
+  num_slots = self->num_slots;
+  if (self->size)
+    area_size = self->size;
+  GST_OBJECT_UNLOCK (self);
+  if (self->existing)
+    area_size = shm_area_get_size (self->existing);
+  if (!area_size)
+    return 0;
+  if (!shm_geometry_compute (&geo, area_size, num_slots, 1, 0, NULL))
+    return 1;                   /* nothing fits */
+  return geo.slot_size;
+}
+
+/* Drops the raw video formats whose frames (of a fixed size) do not fit
+ * @max bytes. */
+static GstCaps *
+fit_frame_size (GstCaps * caps, guint64 max)
+{
+  GstCaps *out;
+
+  if (max == 0 || gst_caps_is_any (caps))
+    return caps;
+  out = gst_caps_new_empty ();
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    GstStructure *s = gst_structure_copy (gst_caps_get_structure (caps, i));
+    GstCapsFeatures *f = gst_caps_features_copy (gst_caps_get_features (caps,
+            i));
+    const GValue *fmt = gst_structure_get_value (s, "format");
+    gint w, h;
+
+    if (gst_structure_has_name (s, "video/x-raw") && fmt
+        && gst_structure_get_int (s, "width", &w)
+        && gst_structure_get_int (s, "height", &h)) {
+      GValue list = G_VALUE_INIT;
+      guint n = GST_VALUE_HOLDS_LIST (fmt) ? gst_value_list_get_size (fmt) : 1;
+
+      g_value_init (&list, GST_TYPE_LIST);
+      for (guint k = 0; k < n; k++) {
+        const GValue *v = GST_VALUE_HOLDS_LIST (fmt)
+            ? gst_value_list_get_value (fmt, k) : fmt;
+        GstVideoInfo info;
+        if (!G_VALUE_HOLDS_STRING (v))
+          continue;
+        gst_video_info_init (&info);
+        if (gst_video_info_set_format (&info,
+                gst_video_format_from_string (g_value_get_string (v)), w, h)
+            && gst_shm_video_info_align (&info) && info.size <= max)
+          gst_value_list_append_value (&list, v);
+      }
+      if (gst_value_list_get_size (&list) == 0) {
+        g_value_unset (&list);
+        gst_structure_free (s);
+        gst_caps_features_free (f);
+        continue;
+      }
+      if (gst_value_list_get_size (&list) == 1)
+        gst_structure_set_value (s, "format", gst_value_list_get_value (&list,
+                0));
+      else
+        gst_structure_set_value (s, "format", &list);
+      g_value_unset (&list);
+    }
+    out = gst_caps_merge_structure_full (out, s, f);
+  }
+  gst_caps_unref (caps);
+  return out;
+}
+
+/* None of @caps fits an area shmsink may not grow: says what would. */
+static void
+post_too_small (GstShmSink * self, GstCaps * caps, guint64 max)
+{
+  GstCaps *fixed = gst_caps_fixate (gst_caps_copy (caps));
+  g_autofree gchar *str = gst_caps_to_string (caps);
+  GstVideoInfo info;
+  guint num_slots;
+  gboolean post;
+
+  g_mutex_lock (&self->lock);
+  post = !self->fatal;
+  self->fatal = TRUE;
+  g_mutex_unlock (&self->lock);
+  GST_OBJECT_LOCK (self);
+  num_slots = self->num_slots;
+  GST_OBJECT_UNLOCK (self);
+  if (post && gst_video_info_from_caps (&info, fixed)
+      && gst_shm_video_info_align (&info))
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("\"%s\" is too small: "
+            "its slots hold frames of %" G_GUINT64_FORMAT " bytes, %s needs "
+            "%" G_GSIZE_FORMAT "; %u slots of it need an area of %"
+            G_GUINT64_FORMAT " bytes", self->area_path, max, str,
+            GST_VIDEO_INFO_SIZE (&info), num_slots,
+            shm_geometry_size_needed (num_slots, GST_VIDEO_INFO_SIZE (&info),
+                0)), (NULL));
+  else if (post)
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("\"%s\" is too small: "
+            "its slots hold frames of %" G_GUINT64_FORMAT " bytes, none of %s "
+            "fits", self->area_path, max, str), (NULL));
+  gst_caps_unref (fixed);
+}
+
+/* What upstream may send: what every receiver accepts (system memory only)
+ * that fits the area.  Once started, and with wait-for-receiver, the query
+ * waits for a receiver to say what it accepts. */
 static GstCaps *
 gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
 {
+  GstShmSink *self = GST_SHM_SINK (bsink);
   GstCaps *tmpl = gst_pad_get_pad_template_caps (GST_BASE_SINK_PAD (bsink));
-  GstCaps *caps;
+  g_autofree gchar *conflict = NULL;
+  GstCaps *base, *caps;
+  guint64 max;
 
   if (filter) {
     GstCaps *tmp = gst_caps_intersect_full (filter, tmpl,
         GST_CAPS_INTERSECT_FIRST);
-    caps = gst_shm_caps_sysmem (tmp);
+    base = gst_shm_negotiator_sysmem (tmp);
     gst_caps_unref (tmp);
     gst_caps_unref (tmpl);
   } else {
-    caps = tmpl;
+    base = tmpl;
+  }
+
+  g_mutex_lock (&self->lock);
+  {
+    /* GstBaseSink calls unlock_stop() right after unlock(), before this
+     * thread may run: any unlock since the wait began releases it. */
+    guint unlock_count = self->unlock_count;
+    while (self->started && self->wait_for_receiver && !self->unlock
+        && unlock_count == self->unlock_count && !self->fatal
+        && gst_shm_negotiator_n_receivers (self->negotiator) == 0) {
+      GST_DEBUG_OBJECT (self, "caps query waits for a receiver");
+      g_cond_wait (&self->cond, &self->lock);
+    }
+  }
+  max = max_frame_size_locked (self);
+  g_mutex_unlock (&self->lock);
+
+  caps = gst_shm_negotiator_intersect (self->negotiator, base, &conflict);
+  gst_caps_unref (base);
+  if (max && !conflict && !gst_caps_is_empty (caps)) {
+    GstCaps *fit = fit_frame_size (gst_caps_ref (caps), max);
+    if (gst_caps_is_empty (fit))
+      post_too_small (self, caps, max);
+    gst_caps_unref (caps);
+    return fit;
+  }
+  if (conflict) {
+    gboolean post;
+    g_mutex_lock (&self->lock);
+    post = !self->conflict_posted;
+    self->conflict_posted = TRUE;
+    g_mutex_unlock (&self->lock);
+    if (post) {
+      conflict[0] = g_ascii_toupper (conflict[0]);
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s.", conflict), (NULL));
+    }
   }
   return caps;
 }
@@ -1305,8 +1539,17 @@ again:
   self->frames_rendered++;
   for (GList * l = self->receivers; l; l = l->next) {
     Receiver *r = l->data;
-    if (r->state == RECV_READY)
-      lanes |= G_GUINT64_CONSTANT (1) << r->lane;
+    if (r->state != RECV_READY)
+      continue;
+    /* With several receivers, one that already holds all slots but one
+     * lags: it misses this frame (it sees a gap) rather than stall the
+     * sender and the others.  A single receiver paces the sender. */
+    if (self->n_ready > 1 && gst_shm_slots_lane_holds (slots, r->lane) >=
+        gst_shm_slots_get_geometry (slots)->n_slots - 1) {
+      self->frames_skipped++;
+      continue;
+    }
+    lanes |= G_GUINT64_CONSTANT (1) << r->lane;
   }
   if (lanes) {
     body = frame_body (self, buf, session, seq, slot, offset, size, &vinfo,
@@ -1316,7 +1559,8 @@ again:
     shm_publish_fence ();
     for (GList * l = self->receivers; l; l = l->next) {
       Receiver *r = l->data;
-      if (r->state == RECV_READY)
+      if (r->state == RECV_READY
+          && (lanes & (G_GUINT64_CONSTANT (1) << r->lane)))
         shm_conn_send (r->conn, SHM_MSG_FRAME, body, NULL);
     }
     g_variant_unref (body);
@@ -1362,6 +1606,7 @@ gst_shm_sink_unlock (GstBaseSink * bsink)
 
   g_mutex_lock (&self->lock);
   self->unlock = TRUE;
+  self->unlock_count++;
   g_cond_broadcast (&self->cond);
   if (self->slots)
     gst_shm_slots_set_flushing (self->slots, TRUE);
@@ -1415,6 +1660,7 @@ get_stats (GstShmSink * self)
       "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
       "frames-unsent", G_TYPE_UINT64, self->frames_unsent,
+      "frames-skipped", G_TYPE_UINT64, self->frames_skipped,
       "receivers", G_TYPE_UINT, self->n_ready,
       "receivers-connected", G_TYPE_UINT64, self->receivers_connected,
       "sessions", G_TYPE_UINT64, self->sessions,
@@ -1539,6 +1785,7 @@ gst_shm_sink_finalize (GObject * object)
   g_free (self->path);
   g_free (self->control);
   g_free (self->area_path);
+  gst_shm_negotiator_free (self->negotiator);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1547,6 +1794,7 @@ gst_shm_sink_finalize (GObject * object)
 static void
 gst_shm_sink_init (GstShmSink * self)
 {
+  self->negotiator = gst_shm_negotiator_new ();
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   self->num_slots = DEFAULT_NUM_SLOTS;
@@ -1647,7 +1895,8 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
    *
    * frames-rendered, frames-sent, frames-zero-copy (announced in place),
    * frames-copied and bytes-copied (copied into a slot), frames-dropped
-   * (no free slot), frames-unsent (no receiver), receivers (ready now),
+   * (no free slot), frames-unsent (no receiver), frames-skipped (frames
+   * a lagging receiver missed), receivers (ready now),
    * receivers-connected, sessions, area-size, n-slots, slot-size; and
    * GstBaseSink's average-rate, dropped and rendered.
    */

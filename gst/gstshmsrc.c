@@ -61,7 +61,7 @@
 
 #include "gstshmsrc.h"
 #include "gstshmelements.h"
-#include "gstshmcaps.h"
+#include "gstshmnegotiator.h"
 #include "gstshmpool.h"
 #include "gstshmutil.h"
 #include "shmaddress.h"
@@ -113,6 +113,7 @@ typedef struct
   gboolean have_mono_offset;
   gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
   GstClockTime last_pts, last_dts;      /* streaming thread */
+  guint64 next_seq;             /* streaming thread: expected next frame */
 } Session;
 
 typedef enum
@@ -128,6 +129,7 @@ typedef struct
   GstCaps *caps;
   Session *session;
   guint32 slot;
+  guint64 seq;
   guint64 offset, size;
   guint64 pts, dts, duration, mono_pts, mono_dts, send_time;
   guint64 buffer_offset, buffer_offset_end;
@@ -184,6 +186,8 @@ struct _GstShmSrc
   GMutex lock;
   GCond cond;
   GQueue items;
+  guint pending_frames;         /* ITEM_FRAME in items */
+  GstCaps *accept;              /* what downstream accepts, as last told */
   gboolean flushing;
   gboolean fatal;               /* an error was posted: create() fails */
   gboolean playing;
@@ -205,6 +209,8 @@ struct _GstShmSrc
   gboolean downstream_meta;
   GstBufferPool *copy_pool;
   gboolean need_segment;
+  gboolean stale_caps;          /* downstream no longer accepts the caps */
+  gboolean discont;
 };
 
 #define gst_shm_src_parent_class parent_class
@@ -289,6 +295,8 @@ push_item (GstShmSrc * self, Item * item)
 {
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->items, item);
+  if (item->type == ITEM_FRAME)
+    self->pending_frames++;
   g_cond_signal (&self->cond);
   g_mutex_unlock (&self->lock);
 }
@@ -302,6 +310,8 @@ flush_items_locked (GstShmSrc * self, gboolean frames_only)
     GList *next = l->next;
     Item *item = l->data;
     if (!frames_only || item->type == ITEM_FRAME) {
+      if (item->type == ITEM_FRAME)
+        self->pending_frames--;
       g_queue_delete_link (&self->items, l);
       item_discard (item);
     }
@@ -504,17 +514,28 @@ static gboolean
 take_caps (GstShmSrc * self, GVariant * body, gboolean required)
 {
   g_autoptr (GError) err = NULL;
-  const gchar *str;
   GstCaps *caps;
+  GstVideoInfo info;
   Item *item;
 
-  if (!shm_msg_has (body, "caps") && !required)
+  caps = gst_shm_negotiator_read (body, TRUE, &err);
+  if (!caps && !err && !required)
     return TRUE;
-  if (!shm_msg_get_string (body, "caps", SHM_MAX_CAPS, &str, &err))
+  if (!caps) {
+    if (!err)
+      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+          "no caps");
     goto invalid;
-  caps = gst_shm_caps_parse (str, TRUE, &err);
-  if (!caps)
+  }
+  if (gst_video_info_from_caps (&info, caps)
+      && GST_VIDEO_INFO_SIZE (&info) > self->session->geo.slot_size) {
+    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "caps need frames of %" G_GSIZE_FORMAT " bytes but the slots hold %"
+        G_GUINT64_FORMAT, GST_VIDEO_INFO_SIZE (&info),
+        self->session->geo.slot_size);
+    gst_caps_unref (caps);
     goto invalid;
+  }
   gst_caps_replace (&self->wire_caps, caps);
   self->wire_is_video = gst_video_info_from_caps (&self->wire_vinfo, caps);
   item = g_new0 (Item, 1);
@@ -681,6 +702,7 @@ handle_frame (GstShmSrc * self, GVariant * body)
     }
   }
   self->last_seq = seq;
+  item->seq = seq;
   item->session = session_ref (s);
 
   g_mutex_lock (&self->lock);
@@ -690,6 +712,23 @@ handle_frame (GstShmSrc * self, GVariant * body)
   keep = self->playing || !gst_base_src_is_live (GST_BASE_SRC (self));
   if (keep) {
     g_queue_push_tail (&self->items, item);
+    self->pending_frames++;
+    /* A live source whose downstream falls behind drops its oldest
+     * frames rather than keep the sender's slots (the next frame pushed
+     * is marked DISCONT). */
+    if (gst_base_src_is_live (GST_BASE_SRC (self))
+        && self->pending_frames > MAX (1, s->geo.n_slots - 2)) {
+      for (GList * l = self->items.head; l; l = l->next) {
+        Item *old = l->data;
+        if (old->type == ITEM_FRAME) {
+          g_queue_delete_link (&self->items, l);
+          self->pending_frames--;
+          self->frames_dropped++;
+          item_discard (old);
+          break;
+        }
+      }
+    }
     g_cond_signal (&self->cond);
   } else {
     self->frames_dropped++;
@@ -840,16 +879,39 @@ static void
 send_hello (GstShmSrc * self)
 {
   GstCaps *accept = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
-  g_autofree gchar *caps = gst_shm_caps_serialize (accept);
   GVariantDict d;
 
+  g_mutex_lock (&self->lock);
+  gst_caps_replace (&self->accept, accept);
+  g_mutex_unlock (&self->lock);
   g_variant_dict_init (&d, NULL);
   g_variant_dict_insert (&d, "version", "u", SHM_PROTO_VERSION);
   g_variant_dict_insert (&d, "path", "s", self->area_path);
-  g_variant_dict_insert (&d, "caps", "s", caps);
+  gst_shm_negotiator_write (&d, accept);
   g_variant_dict_insert (&d, "boot-id", "s", gst_shm_boot_id ());
   shm_conn_send (self->conn, SHM_MSG_HELLO, g_variant_dict_end (&d), NULL);
   gst_caps_unref (accept);
+}
+
+/* Control thread: tells the sender what downstream accepts now. */
+static gboolean
+send_accept (gpointer data)
+{
+  GstShmSrc *self = data;
+  GstCaps *accept;
+  GVariantDict d;
+
+  if (!self->conn || self->state == CONN_NONE)
+    return G_SOURCE_REMOVE;
+  g_mutex_lock (&self->lock);
+  accept = self->accept ? gst_caps_ref (self->accept) : gst_caps_new_any ();
+  g_mutex_unlock (&self->lock);
+  g_variant_dict_init (&d, NULL);
+  gst_shm_negotiator_write (&d, accept);
+  shm_conn_send (self->conn, SHM_MSG_ACCEPT, g_variant_dict_end (&d), NULL);
+  GST_INFO_OBJECT (self, "downstream now accepts %" GST_PTR_FORMAT, accept);
+  gst_caps_unref (accept);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -1078,6 +1140,12 @@ gst_shm_src_stop (GstBaseSrc * bsrc)
   g_clear_pointer (&self->control_str, g_free);
   gst_clear_caps (&self->wire_caps);
   gst_clear_caps (&self->caps);
+  g_mutex_lock (&self->lock);
+  gst_clear_caps (&self->accept);
+  self->pending_frames = 0;
+  g_mutex_unlock (&self->lock);
+  self->stale_caps = FALSE;
+  self->discont = FALSE;
   if (self->copy_pool) {
     gst_buffer_pool_set_active (self->copy_pool, FALSE);
     gst_clear_object (&self->copy_pool);
@@ -1136,15 +1204,35 @@ check_allocation (GstShmSrc * self, GstCaps * caps)
       self->downstream_meta ? "reads" : "does not read");
 }
 
+/* Caps come from the sender.  On reconfigure: when downstream accepts
+ * other caps now, the sender is told (it renegotiates upstream); frames in
+ * caps that downstream no longer accepts are dropped until the new caps
+ * arrive; the allocation (video meta support) is asked again. */
 static gboolean
 gst_shm_src_negotiate (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
+  GstPad *pad = GST_BASE_SRC_PAD (bsrc);
+  GstCaps *accept = gst_pad_peer_query_caps (pad, NULL);
+  gboolean changed;
 
-  /* Caps come from the sender; on reconfigure, only the allocation (video
-   * meta support downstream) is asked again. */
-  if (self->caps)
-    check_allocation (self, self->caps);
+  g_mutex_lock (&self->lock);
+  changed = self->accept && !gst_caps_is_equal (self->accept, accept);
+  if (changed)
+    gst_caps_replace (&self->accept, accept);
+  g_mutex_unlock (&self->lock);
+  gst_caps_unref (accept);
+  if (changed && self->context)
+    g_main_context_invoke (self->context, send_accept, self);
+
+  if (self->caps) {
+    self->stale_caps = !gst_pad_peer_query_accept_caps (pad, self->caps);
+    if (self->stale_caps)
+      GST_INFO_OBJECT (self, "downstream no longer accepts %" GST_PTR_FORMAT
+          ": dropping frames until the sender's new caps", self->caps);
+    else
+      check_allocation (self, self->caps);
+  }
   return TRUE;
 }
 
@@ -1163,6 +1251,7 @@ set_caps (GstShmSrc * self, GstCaps * caps)
             "the sender's caps %" GST_PTR_FORMAT ".", caps), (NULL));
     return FALSE;
   }
+  self->stale_caps = FALSE;
   check_allocation (self, caps);
   return TRUE;
 }
@@ -1339,6 +1428,8 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       return GST_FLOW_ERROR;
     }
     item = g_queue_pop_head (&self->items);
+    if (item->type == ITEM_FRAME)
+      self->pending_frames--;
     g_mutex_unlock (&self->lock);
 
     switch (item->type) {
@@ -1355,6 +1446,16 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         return GST_FLOW_EOS;
       case ITEM_FRAME:
         break;
+    }
+
+    if (self->stale_caps) {
+      /* downstream refuses these caps; the sender's new ones will come */
+      g_mutex_lock (&self->lock);
+      self->frames_dropped++;
+      g_mutex_unlock (&self->lock);
+      self->discont = TRUE;
+      item_discard (item);
+      continue;
     }
 
     {
@@ -1380,6 +1481,13 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         return GST_FLOW_ERROR;
       }
       set_timestamps (self, buf, item);
+      /* a frame this receiver missed (dropped here, or skipped by the
+       * sender because this receiver lagged) */
+      if (self->discont || (s->next_seq && item->seq != s->next_seq)) {
+        GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+        self->discont = FALSE;
+      }
+      s->next_seq = item->seq + 1;
 
       g_mutex_lock (&self->lock);
       self->frames_pushed++;

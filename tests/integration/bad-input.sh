@@ -11,9 +11,10 @@ case_name=$1
 SEND_CAPS="video/x-raw,format=BGRx,width=320,height=240,framerate=30/1"
 
 sender() {
-  # a sender that waits for a receiver (its area exists meanwhile)
-  bg "$1" gst-launch-1.0 videotestsrc num-buffers=30 ! "$SEND_CAPS" \
-    ! shmsink path="$2" "${@:3}"
+  # a sender whose area exists before any receiver: it does not wait for
+  # one (wait-for-receiver=false), its frames go nowhere until one is there
+  bg "$1" gst-launch-1.0 videotestsrc is-live=true ! "$SEND_CAPS" \
+    ! shmsink path="$2" wait-for-receiver=false "${@:3}"
 }
 
 case $case_name in
@@ -92,9 +93,10 @@ too-small)
   # 1.22 can miss an error posted before its main loop runs, so this case
   # runs the pipeline from a program with a bus watch)
   truncate -s 200000 "$P"
-  run sink "$peer" send --path "$P" --frames 1
+  run sink "$peer" send --path "$P" --frames 1 --no-wait
   expect_rc sink 1
-  expect_log sink "the existing file is too small: \"$P\": the area is 200000 bytes but 4 slots of 307200 bytes need 1298432 bytes"
+  expect_log sink "\"$P\" is too small: its slots hold frames of 28672 bytes, video/x-raw"
+  expect_log sink "needs 307200; 4 slots of it need an area of 1298432 bytes"
   [ "$(stat -c %s "$P")" = 200000 ] || fail "the file was resized"
   ;;
 

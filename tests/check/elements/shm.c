@@ -265,11 +265,12 @@ start_sender (const gchar * extra)
   g_free (desc);
   fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE);
-  /* wait for the area: the sink creates it when caps arrive */
-  for (guint i = 0; i < 500 && !g_file_test (area_path, G_FILE_TEST_EXISTS);
+  /* the control socket exists once started; the area comes with the caps,
+   * which wait for a receiver's hello */
+  for (guint i = 0; i < 500 && !g_file_test (sock_path, G_FILE_TEST_EXISTS);
       i++)
     g_usleep (10000);
-  fail_unless (g_file_test (area_path, G_FILE_TEST_EXISTS));
+  fail_unless (g_file_test (sock_path, G_FILE_TEST_EXISTS));
   return pipeline;
 }
 

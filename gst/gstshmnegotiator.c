@@ -1,0 +1,359 @@
+/* gst-shm: the caps negotiation unit
+ *
+ * Capabilities cross in hellos and caps messages as two keys:
+ *   "caps"          s  GstCaps in GStreamer's string form (gst_caps_to_string)
+ *   "caps-version"  u  1; a peer of a newer version keeps "caps" readable
+ *                      by version 1 and adds keys of its own
+ * A receiver's hello carries the caps its downstream accepts; the sink's
+ * caps messages carry the fixed caps of the frames that follow.
+ * docs/protocol.md describes the mapping and its bounds.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstshmnegotiator.h"
+#include "shmproto.h"
+
+#include <gst/video/video.h>
+#include <string.h>
+
+typedef struct
+{
+  gconstpointer id;
+  gchar *name;
+  GstCaps *caps;
+} Receiver;
+
+struct _GstShmNegotiator
+{
+  GMutex lock;
+  GPtrArray *receivers;         /* Receiver*, in the order they said hello */
+};
+
+static void
+receiver_free (Receiver * r)
+{
+  g_free (r->name);
+  gst_caps_unref (r->caps);
+  g_free (r);
+}
+
+GstShmNegotiator *
+gst_shm_negotiator_new (void)
+{
+  GstShmNegotiator *n = g_new0 (GstShmNegotiator, 1);
+
+  g_mutex_init (&n->lock);
+  n->receivers = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      receiver_free);
+  return n;
+}
+
+void
+gst_shm_negotiator_free (GstShmNegotiator * n)
+{
+  g_ptr_array_unref (n->receivers);
+  g_mutex_clear (&n->lock);
+  g_free (n);
+}
+
+/* --- caps <-> text ------------------------------------------------------- */
+
+gchar *
+gst_shm_negotiator_serialize (GstCaps * caps)
+{
+  return gst_caps_to_string (caps);
+}
+
+static gboolean
+check_format_value (const GValue * v, GError ** error)
+{
+  if (G_VALUE_HOLDS_STRING (v)) {
+    const gchar *f = g_value_get_string (v);
+    if (gst_video_format_from_string (f) == GST_VIDEO_FORMAT_UNKNOWN
+        && g_strcmp0 (f, "DMA_DRM") != 0) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "caps name an unknown video format \"%s\"", f);
+      return FALSE;
+    }
+    return TRUE;
+  }
+  if (GST_VALUE_HOLDS_LIST (v)) {
+    for (guint i = 0; i < gst_value_list_get_size (v); i++)
+      if (!check_format_value (gst_value_list_get_value (v, i), error))
+        return FALSE;
+    return TRUE;
+  }
+  g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+      "caps have a video format field of type %s", G_VALUE_TYPE_NAME (v));
+  return FALSE;
+}
+
+/**
+ * gst_shm_negotiator_parse:
+ * @stream: the caps describe a stream: they must be fixed, and raw video
+ *   caps must describe a frame
+ *
+ * Parses caps received from a peer: at most 64 KiB of text, 64 structures
+ * of 64 fields, every raw video format one GStreamer knows.
+ */
+GstCaps *
+gst_shm_negotiator_parse (const gchar * str, gboolean stream, GError ** error)
+{
+  g_autoptr (GstCaps) caps = NULL;
+  gsize len = strlen (str);
+  guint n;
+
+  if (len > GST_SHM_CAPS_MAX_BYTES) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+        "caps of %" G_GSIZE_FORMAT " bytes exceed the limit of %d", len,
+        GST_SHM_CAPS_MAX_BYTES);
+    return NULL;
+  }
+  caps = gst_caps_from_string (str);
+  if (!caps) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+        "caps \"%.200s\" do not parse", str);
+    return NULL;
+  }
+  n = gst_caps_get_size (caps);
+  if (n > GST_SHM_CAPS_MAX_STRUCTURES) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+        "caps have %u structures, the limit is %d", n,
+        GST_SHM_CAPS_MAX_STRUCTURES);
+    return NULL;
+  }
+  for (guint i = 0; i < n; i++) {
+    GstStructure *s = gst_caps_get_structure (caps, i);
+    const GValue *f;
+
+    if (gst_structure_n_fields (s) > GST_SHM_CAPS_MAX_FIELDS) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "caps structure %s has %d fields, the limit is %d",
+          gst_structure_get_name (s), gst_structure_n_fields (s),
+          GST_SHM_CAPS_MAX_FIELDS);
+      return NULL;
+    }
+    if (gst_structure_has_name (s, "video/x-raw")
+        && (f = gst_structure_get_value (s, "format"))
+        && !check_format_value (f, error))
+      return NULL;
+  }
+  if (stream) {
+    GstVideoInfo info;
+    if (gst_caps_is_any (caps) || gst_caps_is_empty (caps)
+        || !gst_caps_is_fixed (caps)) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "stream caps \"%.200s\" are not fixed", str);
+      return NULL;
+    }
+    if (gst_structure_has_name (gst_caps_get_structure (caps, 0),
+            "video/x-raw") && !gst_video_info_from_caps (&info, caps)) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "raw video caps \"%.200s\" do not describe a frame", str);
+      return NULL;
+    }
+  }
+  return g_steal_pointer (&caps);
+}
+
+/**
+ * gst_shm_negotiator_write:
+ *
+ * Puts @caps in a hello or caps message.
+ */
+void
+gst_shm_negotiator_write (GVariantDict * dict, GstCaps * caps)
+{
+  g_autofree gchar *str = gst_shm_negotiator_serialize (caps);
+
+  g_variant_dict_insert (dict, GST_SHM_CAPS_KEY, "s", str);
+  g_variant_dict_insert (dict, GST_SHM_CAPS_VERSION_KEY, "u",
+      GST_SHM_CAPS_VERSION);
+}
+
+/**
+ * gst_shm_negotiator_read:
+ *
+ * Returns: (transfer full) (nullable): the caps of a hello or caps
+ * message; NULL with @error unset when the message has none.
+ */
+GstCaps *
+gst_shm_negotiator_read (GVariant * body, gboolean stream, GError ** error)
+{
+  const gchar *str;
+  guint32 version;
+
+  if (!shm_msg_has (body, GST_SHM_CAPS_KEY))
+    return NULL;
+  /* caps-version is informational: "caps" stays readable by version 1 */
+  if (shm_msg_has (body, GST_SHM_CAPS_VERSION_KEY)
+      && !shm_msg_get_u32 (body, GST_SHM_CAPS_VERSION_KEY, 1, G_MAXUINT32,
+          &version, error))
+    return NULL;
+  if (!shm_msg_get_string (body, GST_SHM_CAPS_KEY, GST_SHM_CAPS_MAX_BYTES,
+          &str, error))
+    return NULL;
+  return gst_shm_negotiator_parse (str, stream, error);
+}
+
+/**
+ * gst_shm_negotiator_sysmem:
+ *
+ * Returns: (transfer full): @caps without the structures whose features are
+ * not system memory: a shared area carries system memory only.
+ */
+GstCaps *
+gst_shm_negotiator_sysmem (GstCaps * caps)
+{
+  GstCaps *out;
+
+  if (gst_caps_is_any (caps) || gst_caps_is_empty (caps))
+    return gst_caps_ref (caps);
+  out = gst_caps_new_empty ();
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    GstCapsFeatures *f = gst_caps_get_features (caps, i);
+    if (f && !gst_caps_features_is_any (f)
+        && !gst_caps_features_is_equal (f,
+            GST_CAPS_FEATURES_MEMORY_SYSTEM_MEMORY))
+      continue;
+    out = gst_caps_merge_structure (out,
+        gst_structure_copy (gst_caps_get_structure (caps, i)));
+  }
+  return out;
+}
+
+/* --- receivers ------------------------------------------------------------ */
+
+static gint
+find_locked (GstShmNegotiator * n, gconstpointer id)
+{
+  for (guint i = 0; i < n->receivers->len; i++)
+    if (((Receiver *) g_ptr_array_index (n->receivers, i))->id == id)
+      return i;
+  return -1;
+}
+
+/**
+ * gst_shm_negotiator_set_receiver:
+ * @accepted: (nullable): what the receiver's downstream accepts; NULL for
+ *   anything
+ */
+void
+gst_shm_negotiator_set_receiver (GstShmNegotiator * n, gconstpointer id,
+    const gchar * name, GstCaps * accepted)
+{
+  Receiver *r;
+  gint i;
+
+  g_mutex_lock (&n->lock);
+  i = find_locked (n, id);
+  if (i >= 0) {
+    r = g_ptr_array_index (n->receivers, i);
+    gst_caps_unref (r->caps);
+  } else {
+    r = g_new0 (Receiver, 1);
+    r->id = id;
+    r->name = g_strdup (name);
+    g_ptr_array_add (n->receivers, r);
+  }
+  r->caps = accepted ? gst_shm_negotiator_sysmem (accepted)
+      : gst_caps_new_any ();
+  g_mutex_unlock (&n->lock);
+}
+
+void
+gst_shm_negotiator_remove_receiver (GstShmNegotiator * n, gconstpointer id)
+{
+  gint i;
+
+  g_mutex_lock (&n->lock);
+  i = find_locked (n, id);
+  if (i >= 0)
+    g_ptr_array_remove_index (n->receivers, i);
+  g_mutex_unlock (&n->lock);
+}
+
+guint
+gst_shm_negotiator_n_receivers (GstShmNegotiator * n)
+{
+  guint len;
+
+  g_mutex_lock (&n->lock);
+  len = n->receivers->len;
+  g_mutex_unlock (&n->lock);
+  return len;
+}
+
+/**
+ * gst_shm_negotiator_intersect:
+ * @filter: (nullable): what upstream may produce
+ * @conflict: (out) (optional): when the receivers accept no common caps, a
+ *   message that names each receiver and its caps
+ *
+ * Returns: (transfer full): what every receiver accepts, in the first
+ * receiver's order of preference, intersected with @filter (ANY when no
+ * receiver said what it accepts).
+ */
+GstCaps *
+gst_shm_negotiator_intersect (GstShmNegotiator * n, GstCaps * filter,
+    gchar ** conflict)
+{
+  GstCaps *all = gst_caps_new_any ();
+  GstCaps *out;
+
+  if (conflict)
+    *conflict = NULL;
+  g_mutex_lock (&n->lock);
+  for (guint i = 0; i < n->receivers->len; i++) {
+    Receiver *r = g_ptr_array_index (n->receivers, i);
+    GstCaps *tmp = gst_caps_intersect_full (all, r->caps,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (all);
+    all = tmp;
+  }
+  if (gst_caps_is_empty (all) && conflict) {
+    GString *s = g_string_new ("the receivers accept no common caps:");
+    for (guint i = 0; i < n->receivers->len; i++) {
+      Receiver *r = g_ptr_array_index (n->receivers, i);
+      gchar *c = gst_caps_to_string (r->caps);
+      g_string_append_printf (s, "%s %s accepts %s", i ? ";" : "", r->name,
+          c);
+      g_free (c);
+    }
+    *conflict = g_string_free (s, FALSE);
+  }
+  g_mutex_unlock (&n->lock);
+
+  if (!filter)
+    return all;
+  out = gst_caps_intersect_full (all, filter, GST_CAPS_INTERSECT_FIRST);
+  gst_caps_unref (all);
+  return out;
+}
+
+/**
+ * gst_shm_negotiator_accepts:
+ *
+ * Returns: whether the receiver @id accepts @stream_caps (TRUE for an
+ * unknown receiver: nothing to refuse it on).
+ */
+gboolean
+gst_shm_negotiator_accepts (GstShmNegotiator * n, gconstpointer id,
+    GstCaps * stream_caps)
+{
+  gboolean ok = TRUE;
+  gint i;
+
+  g_mutex_lock (&n->lock);
+  i = find_locked (n, id);
+  if (i >= 0)
+    ok = gst_caps_can_intersect (stream_caps,
+        ((Receiver *) g_ptr_array_index (n->receivers, i))->caps);
+  g_mutex_unlock (&n->lock);
+  return ok;
+}
