@@ -74,8 +74,7 @@ check_format_value (const GValue * v, GError ** error)
 {
   if (G_VALUE_HOLDS_STRING (v)) {
     const gchar *f = g_value_get_string (v);
-    if (gst_video_format_from_string (f) == GST_VIDEO_FORMAT_UNKNOWN
-        && g_strcmp0 (f, "DMA_DRM") != 0) {
+    if (gst_video_format_from_string (f) == GST_VIDEO_FORMAT_UNKNOWN) {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
           "caps name an unknown video format \"%s\"", f);
       return FALSE;
@@ -145,10 +144,21 @@ gst_shm_negotiator_parse (const gchar * str, gboolean stream, GError ** error)
   }
   if (stream) {
     GstVideoInfo info;
+    GstCapsFeatures *features;
     if (gst_caps_is_any (caps) || gst_caps_is_empty (caps)
         || !gst_caps_is_fixed (caps)) {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
           "stream caps \"%.200s\" are not fixed", str);
+      return NULL;
+    }
+    /* the area carries system memory: anything else would be misused */
+    features = gst_caps_get_features (caps, 0);
+    if (features && !gst_caps_features_is_equal (features,
+            GST_CAPS_FEATURES_MEMORY_SYSTEM_MEMORY)) {
+      g_autofree gchar *f = gst_caps_features_to_string (features);
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "stream caps have memory features %s; a shared area carries "
+          "system memory", f);
       return NULL;
     }
     if (gst_structure_has_name (gst_caps_get_structure (caps, 0),

@@ -34,6 +34,7 @@ struct _GstShmSlots
   gboolean in_use[SHM_AREA_MAX_SLOTS];
   guint16 holds[SHM_AREA_MAX_SLOTS][SHM_AREA_TOKEN_LANES];
   guint32 total_holds[SHM_AREA_MAX_SLOTS];
+  guint64 seq[SHM_AREA_MAX_SLOTS];      /* frame last published in a slot */
   gboolean flushing;
   gboolean starved;
   GstClockTime timeout;
@@ -201,9 +202,11 @@ gst_shm_slots_unclaim (GstShmSlots * slots, guint slot)
 /* Marks @slot as held by every receiver lane set in @lanes.  Called before
  * the frame is announced, so that a quick release never comes first. */
 void
-gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes)
+gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes,
+    guint64 seq)
 {
   g_mutex_lock (&slots->lock);
+  slots->seq[slot] = seq;
   for (guint lane = 0; lanes; lane++, lanes >>= 1) {
     if (lanes & 1) {
       slots->holds[slot][lane]++;
@@ -263,17 +266,31 @@ gst_shm_slots_count_free (GstShmSlots * slots)
   return n;
 }
 
-/* The number of slots receiver @lane holds. */
-guint
-gst_shm_slots_lane_holds (GstShmSlots * slots, guint lane)
+/**
+ * gst_shm_slots_furthest_behind:
+ * @lanes: the receivers to consider
+ *
+ * Returns: the lane of @lanes that holds the oldest frame, or -1 when none
+ * holds any.
+ */
+gint
+gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes)
 {
-  guint n = 0;
+  guint64 oldest = G_MAXUINT64;
+  gint found = -1;
 
   g_mutex_lock (&slots->lock);
-  for (guint i = 0; i < slots->geo.n_slots; i++)
-    n += slots->holds[i][lane] > 0;
+  for (guint i = 0; i < slots->geo.n_slots; i++) {
+    for (guint lane = 0; lane < SHM_AREA_TOKEN_LANES; lane++) {
+      if ((lanes & (G_GUINT64_CONSTANT (1) << lane)) && slots->holds[i][lane]
+          && slots->seq[i] < oldest) {
+        oldest = slots->seq[i];
+        found = lane;
+      }
+    }
+  }
   g_mutex_unlock (&slots->lock);
-  return n;
+  return found;
 }
 
 /* --- slot memory -------------------------------------------------------- */

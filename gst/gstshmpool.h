@@ -30,11 +30,12 @@ void gst_shm_slots_set_timeout (GstShmSlots * slots, GstClockTime timeout);
 GstFlowReturn gst_shm_slots_claim (GstShmSlots * slots, gboolean dontwait,
     guint * slot);
 void gst_shm_slots_unclaim (GstShmSlots * slots, guint slot);
-void gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes);
+void gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes,
+    guint64 seq);
+gint gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes);
 gboolean gst_shm_slots_release (GstShmSlots * slots, guint slot, guint lane);
 void gst_shm_slots_drop_lane (GstShmSlots * slots, guint lane);
 guint gst_shm_slots_count_free (GstShmSlots * slots);
-guint gst_shm_slots_lane_holds (GstShmSlots * slots, guint lane);
 
 /* Slot memory: a GstMemory over one slot of the sink's mapping. */
 #define GST_SHM_SLOT_MEMORY_TYPE "GstShmSlotMemory"

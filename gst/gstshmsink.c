@@ -79,6 +79,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define DEFAULT_SIZE 0
 #define DEFAULT_MODE 0600
 #define DEFAULT_WAIT_FOR_RECEIVER TRUE
+#define DEFAULT_MIN_RECEIVERS 1
 #define DEFAULT_SLOT_TIMEOUT GST_SECOND
 #define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
 #define DEFAULT_ALLOW_SYMLINK FALSE
@@ -96,6 +97,7 @@ enum
   PROP_SIZE,
   PROP_MODE,
   PROP_WAIT_FOR_RECEIVER,
+  PROP_MIN_RECEIVERS,
   PROP_SLOT_TIMEOUT,
   PROP_PEER_TIMEOUT,
   PROP_ALLOW_SYMLINK,
@@ -166,6 +168,7 @@ struct _GstShmSink
   guint n_ready;
   guint64 used_lanes;
   gboolean wait_for_receiver;
+  guint min_receivers;
   gboolean unlock;
   guint unlock_count;           /* every unlock(): releases caps queries */
   gboolean started;
@@ -1255,7 +1258,8 @@ gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
     guint unlock_count = self->unlock_count;
     while (self->started && self->wait_for_receiver && !self->unlock
         && unlock_count == self->unlock_count && !self->fatal
-        && gst_shm_negotiator_n_receivers (self->negotiator) == 0) {
+        && gst_shm_negotiator_n_receivers (self->negotiator) <
+        self->min_receivers) {
       GST_DEBUG_OBJECT (self, "caps query waits for a receiver");
       g_cond_wait (&self->cond, &self->lock);
     }
@@ -1340,8 +1344,8 @@ wait_for_receiver (GstShmSink * self)
     GstFlowReturn ret;
 
     g_mutex_lock (&self->lock);
-    while (self->n_ready == 0 && self->wait_for_receiver && !self->unlock
-        && !self->fatal)
+    while (self->n_ready < self->min_receivers && self->wait_for_receiver
+        && !self->unlock && !self->fatal)
       g_cond_wait (&self->cond, &self->lock);
     if (self->fatal) {
       g_mutex_unlock (&self->lock);
@@ -1539,23 +1543,25 @@ again:
   self->frames_rendered++;
   for (GList * l = self->receivers; l; l = l->next) {
     Receiver *r = l->data;
-    if (r->state != RECV_READY)
-      continue;
-    /* With several receivers, one that already holds all slots but one
-     * lags: it misses this frame (it sees a gap) rather than stall the
-     * sender and the others.  A single receiver paces the sender. */
-    if (self->n_ready > 1 && gst_shm_slots_lane_holds (slots, r->lane) >=
-        gst_shm_slots_get_geometry (slots)->n_slots - 1) {
+    if (r->state == RECV_READY)
+      lanes |= G_GUINT64_CONSTANT (1) << r->lane;
+  }
+  /* With several receivers, one that lags never stalls the sender or the
+   * others: when this frame takes the last free slot, the receiver
+   * furthest behind (holding the oldest frame) misses it and sees a gap.
+   * A single receiver paces the sender instead. */
+  if (self->n_ready > 1 && gst_shm_slots_count_free (slots) == 0) {
+    gint lag = gst_shm_slots_furthest_behind (slots, lanes);
+    if (lag >= 0) {
+      lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
       self->frames_skipped++;
-      continue;
     }
-    lanes |= G_GUINT64_CONSTANT (1) << r->lane;
   }
   if (lanes) {
     body = frame_body (self, buf, session, seq, slot, offset, size, &vinfo,
         is_video);
     /* Held before it is announced: a release can never come first. */
-    gst_shm_slots_hold (slots, slot, lanes);
+    gst_shm_slots_hold (slots, slot, lanes, seq);
     shm_publish_fence ();
     for (GList * l = self->receivers; l; l = l->next) {
       Receiver *r = l->data;
@@ -1682,9 +1688,12 @@ gst_shm_sink_set_property (GObject * object, guint prop_id,
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
-  if (prop_id == PROP_WAIT_FOR_RECEIVER) {
+  if (prop_id == PROP_WAIT_FOR_RECEIVER || prop_id == PROP_MIN_RECEIVERS) {
     g_mutex_lock (&self->lock);
-    self->wait_for_receiver = g_value_get_boolean (value);
+    if (prop_id == PROP_WAIT_FOR_RECEIVER)
+      self->wait_for_receiver = g_value_get_boolean (value);
+    else
+      self->min_receivers = g_value_get_uint (value);
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
     return;
@@ -1738,6 +1747,11 @@ gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_WAIT_FOR_RECEIVER:
       g_mutex_lock (&self->lock);
       g_value_set_boolean (value, self->wait_for_receiver);
+      g_mutex_unlock (&self->lock);
+      return;
+    case PROP_MIN_RECEIVERS:
+      g_mutex_lock (&self->lock);
+      g_value_set_uint (value, self->min_receivers);
       g_mutex_unlock (&self->lock);
       return;
     default:
@@ -1801,6 +1815,7 @@ gst_shm_sink_init (GstShmSink * self)
   self->size = DEFAULT_SIZE;
   self->mode = DEFAULT_MODE;
   self->wait_for_receiver = DEFAULT_WAIT_FOR_RECEIVER;
+  self->min_receivers = DEFAULT_MIN_RECEIVERS;
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
   self->peer_timeout = DEFAULT_PEER_TIMEOUT;
   self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
@@ -1862,16 +1877,34 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
   /**
    * GstShmSink:wait-for-receiver:
    *
-   * Hold frames back until at least one receiver has completed the
-   * handshake, so that no frame is lost to start-up order.  When FALSE,
-   * frames rendered while no receiver is ready are not sent anywhere
-   * (stats: frames-unsent).
+   * Negotiate caps with the first receiver's (or #GstShmSink:min-receivers
+   * receivers') accepted caps, and hold frames back until it has completed
+   * the handshake, so that no frame is lost to start-up order: upstream's
+   * caps query waits for a receiver.  When FALSE, upstream negotiates
+   * without receivers, frames rendered while no receiver is ready are not
+   * sent anywhere (stats: frames-unsent), and a receiver that connects
+   * later is refused if it does not accept the running stream's caps (one
+   * whose downstream changes what it accepts later asks for a
+   * renegotiation).
    */
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_RECEIVER,
       g_param_spec_boolean ("wait-for-receiver", "Wait for receiver",
           "Block the stream until a receiver is ready (FALSE: frames with "
           "no receiver go nowhere)", DEFAULT_WAIT_FOR_RECEIVER,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstShmSink:min-receivers:
+   *
+   * With #GstShmSink:wait-for-receiver, how many receivers the caps are
+   * negotiated with and must be ready before frames flow: every one of
+   * them gets every frame from the first.
+   */
+  g_object_class_install_property (gobject_class, PROP_MIN_RECEIVERS,
+      g_param_spec_uint ("min-receivers", "Minimum receivers",
+          "With wait-for-receiver: receivers to wait for before negotiating "
+          "caps and sending frames", 1, SHM_AREA_TOKEN_LANES,
+          DEFAULT_MIN_RECEIVERS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_SLOT_TIMEOUT,
       g_param_spec_uint64 ("slot-timeout", "Slot timeout",

@@ -48,6 +48,13 @@ static gchar *opt_sink_props;
 static gboolean opt_allow_late_start;
 static gint opt_exit_after;
 static gchar *opt_ts;
+static gboolean opt_convert;
+static gint opt_switch_at;
+static gchar *opt_switch_caps;
+static gchar *opt_encode;
+static gchar *opt_caps;
+static gboolean opt_allow_gaps;
+static gboolean opt_free;
 
 static GOptionEntry entries[] = {
   {"path", 0, 0, G_OPTION_ARG_STRING, &opt_path, "Area path", "PATH"},
@@ -89,6 +96,26 @@ static GOptionEntry entries[] = {
       "Receiver: may join after the first frame", NULL},
   {"exit-after", 0, 0, G_OPTION_ARG_INT, &opt_exit_after,
       "Receiver: leave after N frames (no EOS expected)", "N"},
+  {"convert", 0, 0, G_OPTION_ARG_NONE, &opt_convert,
+      "Sender: videoconvert ! videoscale before shmsink (it produces what "
+        "the receivers accept)", NULL},
+  {"switch-at", 0, 0, G_OPTION_ARG_INT, &opt_switch_at,
+      "Change the caps (--switch-caps) at this frame", "N"},
+  {"switch-caps", 0, 0, G_OPTION_ARG_STRING, &opt_switch_caps,
+      "Sender: the source's new caps; receiver: the capsfilter's new caps",
+      "CAPS"},
+  {"encode", 0, 0, G_OPTION_ARG_STRING, &opt_encode,
+      "Sender: an encoder before shmsink (non-raw caps); frames are then "
+        "checked by the checksums both sides print", "ELEMENT"},
+  {"caps", 0, 0, G_OPTION_ARG_STRING, &opt_caps,
+      "Receiver: a capsfilter before the sink (what downstream accepts)",
+      "CAPS"},
+  {"free", 0, 0, G_OPTION_ARG_NONE, &opt_free,
+      "Sender: only the frame rate is fixed; the source produces what the "
+        "receivers prefer", NULL},
+  {"allow-gaps", 0, 0, G_OPTION_ARG_NONE, &opt_allow_gaps,
+      "Receiver: missed frames are allowed (they must be marked DISCONT)",
+      NULL},
   {"ts", 0, 0, G_OPTION_ARG_STRING, &opt_ts,
       "Receiver: timestamp check: exact (default with --not-live), "
       "intervals (live sender and receiver), none (default otherwise)",
@@ -102,7 +129,10 @@ static gchar *error_message;
 
 /* --- receiver state (streaming thread, then main after EOS) ------------- */
 static GMutex lock;
-static guint n_frames, n_bad, n_gaps, n_in_area, n_ts_bad;
+static guint n_frames, n_bad, n_gaps, n_in_area, n_ts_bad, n_discont;
+static guint n_caps, n_unmarked_gaps;
+static GstCaps *last_caps;
+static GstElement *switch_target;
 static gint64 first_frame = -1, last_frame = -1;
 static gboolean caps_ok = TRUE, caps_seen;
 static GstClockTime first_pts = GST_CLOCK_TIME_NONE;
@@ -199,26 +229,50 @@ watchdog (gpointer data)
 
 /* --- sender ------------------------------------------------------------- */
 
+static guint64
+buffer_checksum (GstBuffer * buf)
+{
+  GstMapInfo map;
+  guint64 h = G_GUINT64_CONSTANT (0xcbf29ce484222325);
+
+  if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    h = stamp_hash_bytes (h, map.data, map.size);
+    gst_buffer_unmap (buf, &map);
+  }
+  return h;
+}
+
+/* On shmsink's sink pad: every frame as it goes into shared memory.  Raw
+ * video is stamped in place (on the pool path, the slot itself); other
+ * data is checksummed and listed. */
 static GstPadProbeReturn
 stamp_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 {
   static guint32 counter;
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
-  GstVideoInfo *vinfo = data;
+  GstVideoInfo vinfo;
   GstVideoFrame frame;
-  GstCaps *caps;
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  gboolean video = caps && gst_video_info_from_caps (&vinfo, caps);
 
-  if (GST_VIDEO_INFO_FORMAT (vinfo) == GST_VIDEO_FORMAT_UNKNOWN) {
-    caps = gst_pad_get_current_caps (pad);
-    gst_video_info_from_caps (vinfo, caps);
+  if (caps)
     gst_caps_unref (caps);
+  if (opt_switch_at && counter == (guint32) opt_switch_at && switch_target) {
+    GstCaps *c = gst_caps_from_string (opt_switch_caps);
+    g_print ("SWITCH at %u to %s\n", counter, opt_switch_caps);
+    g_object_set (switch_target, "caps", c, NULL);
+    gst_caps_unref (c);
   }
-  /* In place: on the pool path this is the shared slot itself. */
+  if (!video) {
+    g_print ("SENT %u %" G_GSIZE_FORMAT " %016" G_GINT64_MODIFIER "x\n",
+        counter++, gst_buffer_get_size (buf), buffer_checksum (buf));
+    return GST_PAD_PROBE_OK;
+  }
   if (!gst_buffer_is_writable (buf)) {
     buf = gst_buffer_make_writable (buf);
     GST_PAD_PROBE_INFO_DATA (info) = buf;
   }
-  if (!gst_video_frame_map (&frame, vinfo, buf, GST_MAP_READWRITE))
+  if (!gst_video_frame_map (&frame, &vinfo, buf, GST_MAP_READWRITE))
     return GST_PAD_PROBE_OK;
   stamp_write (&frame, counter++, g_get_monotonic_time () * 1000,
       GST_BUFFER_PTS (buf));
@@ -239,6 +293,8 @@ no_pool_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 static gchar *
 video_caps (void)
 {
+  if (opt_free)
+    return g_strdup_printf ("video/x-raw,framerate=%d/1", opt_fps);
   return g_strdup_printf ("video/x-raw,format=%s,width=%d,height=%d,"
       "framerate=%d/1", opt_format, opt_width, opt_height, opt_fps);
 }
@@ -249,7 +305,6 @@ run_sender (void)
   g_autofree gchar *caps = video_caps ();
   g_autofree gchar *desc = NULL;
   g_autoptr (GError) err = NULL;
-  GstVideoInfo vinfo;
   GstElement *pipeline, *src, *sink;
   GstPad *pad;
   GstStructure *stats = NULL;
@@ -259,8 +314,14 @@ run_sender (void)
   {
     GString *d = g_string_new (NULL);
     g_string_append_printf (d, "videotestsrc name=src num-buffers=%d "
-        "pattern=%s is-live=%d ! %s ! shmsink name=sink path=%s sync=%d",
-        opt_frames, opt_pattern, opt_live, caps, opt_path, opt_live);
+        "pattern=%s is-live=%d ! capsfilter name=cf caps=\"%s\" ! ",
+        opt_frames, opt_pattern, opt_live, caps);
+    if (opt_convert)
+      g_string_append (d, "videoconvert ! videoscale ! ");
+    if (opt_encode)
+      g_string_append_printf (d, "%s ! ", opt_encode);
+    g_string_append_printf (d, "shmsink name=sink path=%s sync=%d",
+        opt_path, opt_live);
     if (opt_control)
       g_string_append_printf (d, " control=%s", opt_control);
     if (opt_num_slots)
@@ -278,14 +339,16 @@ run_sender (void)
   }
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
   sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  pad = gst_element_get_static_pad (src, "src");
-  gst_video_info_init (&vinfo);
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, stamp_probe, &vinfo,
-      NULL);
-  if (opt_copy)
+  switch_target = gst_bin_get_by_name (GST_BIN (pipeline), "cf");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, stamp_probe, NULL, NULL);
+  gst_object_unref (pad);
+  if (opt_copy) {
+    pad = gst_element_get_static_pad (src, "src");
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM,
         no_pool_probe, NULL, NULL);
-  gst_object_unref (pad);
+    gst_object_unref (pad);
+  }
 
   gst_bus_add_watch (GST_ELEMENT_BUS (pipeline), bus_cb, NULL);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
@@ -312,6 +375,7 @@ run_sender (void)
   gst_structure_free (stats);
   gst_object_unref (src);
   gst_object_unref (sink);
+  gst_clear_object (&switch_target);
   gst_object_unref (pipeline);
   return ret;
 }
@@ -375,25 +439,49 @@ new_sample (GstAppSink * appsink, gpointer data)
   guint64 sum;
 
   g_mutex_lock (&lock);
-  if (!caps_seen) {
+  if (!last_caps || !gst_caps_is_equal (last_caps, caps)) {
     gchar *cs = gst_caps_to_string (caps);
     g_print ("CAPS %s\n", cs);
     g_free (cs);
+    gst_caps_replace (&last_caps, caps);
+    n_caps++;
+  }
+  if (!caps_seen) {
     caps_seen = TRUE;
     if (opt_expect_caps) {
       GstCaps *want = gst_caps_from_string (opt_expect_caps);
       caps_ok = want && gst_caps_is_equal (want, caps);
       if (!caps_ok) {
-        gchar *s = gst_caps_to_string (caps);
-        g_printerr ("caps differ: got %s\n", s);
-        g_free (s);
+        gchar *cs = gst_caps_to_string (caps);
+        g_printerr ("caps differ: got %s\n", cs);
+        g_free (cs);
       }
       if (want)
         gst_caps_unref (want);
     }
   }
-  if (!gst_video_info_from_caps (&vinfo, caps)
-      || !gst_video_frame_map (&frame, &vinfo, buf, GST_MAP_READ)) {
+  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
+    n_discont++;
+  if (opt_switch_at && n_frames == (guint) opt_switch_at && switch_target) {
+    GstCaps *c = gst_caps_from_string (opt_switch_caps);
+    g_print ("SWITCH at %u to %s\n", n_frames, opt_switch_caps);
+    g_object_set (switch_target, "caps", c, NULL);
+    gst_caps_unref (c);
+  }
+  if (!gst_video_info_from_caps (&vinfo, caps)) {
+    /* non-raw: the bytes, and where they are (a private copy) */
+    GstMapInfo map;
+    if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
+      if (in_area (map.data))
+        n_in_area++;
+      g_print ("GOT %u %" G_GSIZE_FORMAT " %016" G_GINT64_MODIFIER "x\n",
+          n_frames, map.size, stamp_hash_bytes (G_GUINT64_CONSTANT
+              (0xcbf29ce484222325), map.data, map.size));
+      gst_buffer_unmap (buf, &map);
+    }
+    goto done;
+  }
+  if (!gst_video_frame_map (&frame, &vinfo, buf, GST_MAP_READ)) {
     n_bad++;
     goto done;
   }
@@ -410,9 +498,11 @@ new_sample (GstAppSink * appsink, gpointer data)
       first_pts = GST_BUFFER_PTS (buf);
       first_stamp_pts = st.pts;
     } else if ((gint64) st.frame != last_frame + 1) {
-      if (n_gaps++ < 5)
+      if (n_gaps++ < 5 && !opt_allow_gaps)
         g_printerr ("frame %u after %" G_GINT64_FORMAT "\n", st.frame,
             last_frame);
+      if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
+        n_unmarked_gaps++;
     }
     last_frame = st.frame;
     /* exact: PTS unchanged; intervals: the differences kept exactly */
@@ -479,6 +569,9 @@ run_receiver (void)
     if (opt_queue)
       g_string_append_printf (d, " ! queue max-size-buffers=%d "
           "max-size-bytes=0 max-size-time=0", opt_queue);
+    if (opt_caps)
+      g_string_append_printf (d, " ! capsfilter name=rcf caps=\"%s\"",
+          opt_caps);
     g_string_append (d, " ! appsink name=sink sync=false max-buffers=0");
     desc = g_string_free (d, FALSE);
   }
@@ -489,6 +582,7 @@ run_receiver (void)
   }
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
   sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  switch_target = gst_bin_get_by_name (GST_BIN (pipeline), "rcf");
   gst_app_sink_set_callbacks (GST_APP_SINK (sink), &cb, NULL, NULL);
   if (opt_meta) {
     pad = gst_element_get_static_pad (sink, "sink");
@@ -511,7 +605,8 @@ run_receiver (void)
   while (!g_queue_is_empty (&held))
     gst_buffer_unref (g_queue_pop_head (&held));
 
-  ok = !error_message && n_bad == 0 && n_gaps == 0 && n_ts_bad == 0
+  ok = !error_message && n_bad == 0 && (opt_allow_gaps || n_gaps == 0)
+      && n_unmarked_gaps == 0 && n_ts_bad == 0
       && caps_ok && (opt_exit_after ? n_frames >= (guint) opt_exit_after
       : got_eos)
       && (opt_expect < 0 || n_frames == (guint) opt_expect)
@@ -519,14 +614,17 @@ run_receiver (void)
       && (!opt_require_zero_copy || n_in_area == n_frames);
   g_print ("RECEIVER frames=%u first=%" G_GINT64_FORMAT " last=%"
       G_GINT64_FORMAT " bad=%u gaps=%u ts_bad=%u in_area=%u caps_ok=%d "
-      "eos=%d error=%s stats=%s\n", n_frames, first_frame, last_frame, n_bad,
-      n_gaps, n_ts_bad, n_in_area, caps_ok, got_eos,
-      error_message ? error_message : "no", stats_str);
+      "eos=%d caps_changes=%u discont=%u unmarked_gaps=%u error=%s "
+      "stats=%s\n", n_frames, first_frame, last_frame, n_bad, n_gaps,
+      n_ts_bad, n_in_area, caps_ok, got_eos, n_caps, n_discont,
+      n_unmarked_gaps, error_message ? error_message : "no", stats_str);
   g_mutex_unlock (&lock);
   g_free (stats_str);
   gst_structure_free (stats);
   gst_object_unref (src);
   gst_object_unref (sink);
+  gst_clear_object (&switch_target);
+  gst_clear_caps (&last_caps);
   gst_object_unref (pipeline);
   g_array_unref (area_ranges);
   return ok ? 0 : 1;
