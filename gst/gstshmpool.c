@@ -8,6 +8,7 @@
 #endif
 
 #include "gstshmpool.h"
+#include "gstshmutil.h"
 
 #include <string.h>
 
@@ -269,12 +270,14 @@ gst_shm_slots_count_free (GstShmSlots * slots)
 /**
  * gst_shm_slots_furthest_behind:
  * @lanes: the receivers to consider
+ * @oldest: (out): the frame number it holds
  *
  * Returns: the lane of @lanes that holds the oldest frame, or -1 when none
  * holds any.
  */
 gint
-gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes)
+gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes,
+    guint64 * oldest_out)
 {
   guint64 oldest = G_MAXUINT64;
   gint found = -1;
@@ -290,6 +293,7 @@ gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes)
     }
   }
   g_mutex_unlock (&slots->lock);
+  *oldest_out = oldest;
   return found;
 }
 
@@ -513,7 +517,7 @@ gst_shm_pool_set_config (GstBufferPool * pool, GstStructure * config)
   if (caps == NULL)
     goto no_caps;
 
-  self->is_video = gst_video_info_from_caps (&self->info, caps)
+  self->is_video = gst_shm_raw_video_info (&self->info, caps)
       && gst_caps_is_fixed (caps);
   self->add_meta = gst_buffer_pool_config_has_option (config,
       GST_BUFFER_POOL_OPTION_VIDEO_META);

@@ -32,7 +32,8 @@ GstFlowReturn gst_shm_slots_claim (GstShmSlots * slots, gboolean dontwait,
 void gst_shm_slots_unclaim (GstShmSlots * slots, guint slot);
 void gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes,
     guint64 seq);
-gint gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes);
+gint gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes,
+    guint64 * oldest);
 gboolean gst_shm_slots_release (GstShmSlots * slots, guint slot, guint lane);
 void gst_shm_slots_drop_lane (GstShmSlots * slots, guint lane);
 guint gst_shm_slots_count_free (GstShmSlots * slots);

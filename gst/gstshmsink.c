@@ -34,7 +34,10 @@
  * one, then drops the frame (stats: frames-dropped) and drops further
  * frames without waiting until a slot is released.  shmsrc never keeps
  * more than all slots but one, so this only happens when a receiver stops
- * reading.  (shmsink keeps no last sample by default:
+ * reading.  With several receivers, a live receiver (the default) that
+ * falls behind misses frames rather than hold the others back (stats:
+ * frames-skipped); a non-live one (is-live=false) gets every frame and
+ * paces the sender.  (shmsink keeps no last sample by default:
  * #GstBaseSink:enable-last-sample would pin one slot.)
  *
  * ## Example launch lines
@@ -127,6 +130,7 @@ typedef struct
   guint64 token_index;
   guint64 session;
   GstCaps *accept;
+  gboolean live;                /* may miss frames when it lags */
   gint64 last_seen;             /* control thread */
   gint64 since;
   gboolean said_bye;
@@ -379,6 +383,16 @@ handle_hello (GstShmSink * self, Receiver * r, GVariant * body)
   if (shm_msg_has (body, "path")
       && !shm_msg_get_string (body, "path", SHM_MAX_PATH, &path, &err))
     goto invalid;
+  if (shm_msg_has (body, "live")) {
+    g_autoptr (GVariant) v = g_variant_lookup_value (body, "live",
+        G_VARIANT_TYPE_BOOLEAN);
+    if (!v) {
+      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+          "field \"live\" is not a boolean");
+      goto invalid;
+    }
+    r->live = g_variant_get_boolean (v);
+  }
   gst_clear_caps (&r->accept);
   r->accept = gst_shm_negotiator_read (body, FALSE, &err);
   if (err)
@@ -1072,7 +1086,7 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   gboolean is_video;
   guint64 frame_size;
 
-  is_video = gst_video_info_from_caps (&vinfo, caps);
+  is_video = gst_shm_raw_video_info (&vinfo, caps);
   if (is_video) {
     GstVideoInfo aligned = vinfo;
     if (!gst_shm_video_info_align (&aligned))
@@ -1213,7 +1227,7 @@ post_too_small (GstShmSink * self, GstCaps * caps, guint64 max)
   GST_OBJECT_LOCK (self);
   num_slots = self->num_slots;
   GST_OBJECT_UNLOCK (self);
-  if (post && gst_video_info_from_caps (&info, fixed)
+  if (post && gst_shm_raw_video_info (&info, fixed)
       && gst_shm_video_info_align (&info))
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("\"%s\" is too small: "
             "its slots hold frames of %" G_GUINT64_FORMAT " bytes, %s needs "
@@ -1302,7 +1316,7 @@ gst_shm_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
   gboolean need_pool;
 
   gst_query_parse_allocation (query, &caps, &need_pool);
-  if (caps == NULL || !gst_video_info_from_caps (&vinfo, caps))
+  if (caps == NULL || !gst_shm_raw_video_info (&vinfo, caps))
     return TRUE;
   aligned = vinfo;
   gst_shm_video_info_align (&aligned);
@@ -1460,7 +1474,7 @@ gst_shm_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   GstFlowReturn ret;
   GVariant *body;
   gboolean is_video, claimed = FALSE;
-  guint64 session, seq, lanes = 0;
+  guint64 session, seq, lanes = 0, live_lanes = 0;
   gsize offset = 0, size;
   guint slot;
 
@@ -1543,16 +1557,23 @@ again:
   self->frames_rendered++;
   for (GList * l = self->receivers; l; l = l->next) {
     Receiver *r = l->data;
-    if (r->state == RECV_READY)
-      lanes |= G_GUINT64_CONSTANT (1) << r->lane;
+    if (r->state != RECV_READY)
+      continue;
+    lanes |= G_GUINT64_CONSTANT (1) << r->lane;
+    if (r->live)
+      live_lanes |= G_GUINT64_CONSTANT (1) << r->lane;
   }
-  /* With several receivers, one that lags never stalls the sender or the
-   * others: when this frame takes the last free slot, the receiver
-   * furthest behind (holding the oldest frame) misses it and sees a gap.
-   * A single receiver paces the sender instead. */
-  if (self->n_ready > 1 && gst_shm_slots_count_free (slots) == 0) {
-    gint lag = gst_shm_slots_furthest_behind (slots, lanes);
-    if (lag >= 0) {
+  /* With several receivers, a live one that lags never stalls the sender
+   * or the others: when this frame takes the last free slot, the live
+   * receiver furthest behind misses it (and sees a gap) if it still holds
+   * a frame at least n_slots - 1 frames old.  A non-live receiver asks for
+   * every frame and paces the sender, as a single receiver does. */
+  if (self->n_ready > 1 && live_lanes
+      && gst_shm_slots_count_free (slots) == 0) {
+    guint64 oldest;
+    gint lag = gst_shm_slots_furthest_behind (slots, live_lanes, &oldest);
+    if (lag >= 0 && seq - oldest >= gst_shm_slots_get_geometry
+        (slots)->n_slots - 1) {
       lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
       self->frames_skipped++;
     }

@@ -527,7 +527,7 @@ take_caps (GstShmSrc * self, GVariant * body, gboolean required)
           "no caps");
     goto invalid;
   }
-  if (gst_video_info_from_caps (&info, caps)
+  if (gst_shm_raw_video_info (&info, caps)
       && GST_VIDEO_INFO_SIZE (&info) > self->session->geo.slot_size) {
     g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
         "caps need frames of %" G_GSIZE_FORMAT " bytes but the slots hold %"
@@ -537,7 +537,7 @@ take_caps (GstShmSrc * self, GVariant * body, gboolean required)
     goto invalid;
   }
   gst_caps_replace (&self->wire_caps, caps);
-  self->wire_is_video = gst_video_info_from_caps (&self->wire_vinfo, caps);
+  self->wire_is_video = gst_shm_raw_video_info (&self->wire_vinfo, caps);
   item = g_new0 (Item, 1);
   item->type = ITEM_CAPS;
   item->caps = caps;
@@ -887,6 +887,10 @@ send_hello (GstShmSrc * self)
   g_variant_dict_init (&d, NULL);
   g_variant_dict_insert (&d, "version", "u", SHM_PROTO_VERSION);
   g_variant_dict_insert (&d, "path", "s", self->area_path);
+  /* a live receiver may miss frames when it lags; a non-live one wants
+   * every frame */
+  g_variant_dict_insert (&d, "live", "b",
+      gst_base_src_is_live (GST_BASE_SRC (self)));
   gst_shm_negotiator_write (&d, accept);
   g_variant_dict_insert (&d, "boot-id", "s", gst_shm_boot_id ());
   shm_conn_send (self->conn, SHM_MSG_HELLO, g_variant_dict_end (&d), NULL);
@@ -1245,7 +1249,7 @@ set_caps (GstShmSrc * self, GstCaps * caps)
   GST_OBJECT_LOCK (self);
   gst_caps_replace (&self->caps, caps);
   GST_OBJECT_UNLOCK (self);
-  self->is_video = gst_video_info_from_caps (&self->vinfo, caps);
+  self->is_video = gst_shm_raw_video_info (&self->vinfo, caps);
   if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Downstream does not accept "
             "the sender's caps %" GST_PTR_FORMAT ".", caps), (NULL));

@@ -120,3 +120,16 @@ gst_shm_quit_and_join (GMainContext * context, GMainLoop * loop,
   g_source_unref (source);
   g_thread_join (thread);
 }
+
+/**
+ * gst_shm_raw_video_info:
+ *
+ * Like gst_video_info_from_caps(), but only for raw video: encoded caps
+ * (image/jpeg, video/x-h264...) have no frame layout here.
+ */
+gboolean
+gst_shm_raw_video_info (GstVideoInfo * info, GstCaps * caps)
+{
+  return gst_video_info_from_caps (info, caps)
+      && GST_VIDEO_INFO_FORMAT (info) != GST_VIDEO_FORMAT_ENCODED;
+}

@@ -45,6 +45,8 @@ gst_shm_time_to_wire (GstClockTime t)
 
 gchar *gst_shm_default_control (const gchar * path);
 
+gboolean gst_shm_raw_video_info (GstVideoInfo * info, GstCaps * caps);
+
 void gst_shm_quit_and_join (GMainContext * context, GMainLoop * loop,
     GThread * thread);
 

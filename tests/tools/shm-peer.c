@@ -253,7 +253,8 @@ stamp_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   GstVideoInfo vinfo;
   GstVideoFrame frame;
   GstCaps *caps = gst_pad_get_current_caps (pad);
-  gboolean video = caps && gst_video_info_from_caps (&vinfo, caps);
+  gboolean video = caps && gst_video_info_from_caps (&vinfo, caps)
+      && GST_VIDEO_INFO_FORMAT (&vinfo) != GST_VIDEO_FORMAT_ENCODED;
 
   if (caps)
     gst_caps_unref (caps);
@@ -468,7 +469,8 @@ new_sample (GstAppSink * appsink, gpointer data)
     g_object_set (switch_target, "caps", c, NULL);
     gst_caps_unref (c);
   }
-  if (!gst_video_info_from_caps (&vinfo, caps)) {
+  if (!gst_video_info_from_caps (&vinfo, caps)
+      || GST_VIDEO_INFO_FORMAT (&vinfo) == GST_VIDEO_FORMAT_ENCODED) {
     /* non-raw: the bytes, and where they are (a private copy) */
     GstMapInfo map;
     if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
@@ -610,7 +612,7 @@ run_receiver (void)
       && caps_ok && (opt_exit_after ? n_frames >= (guint) opt_exit_after
       : got_eos)
       && (opt_expect < 0 || n_frames == (guint) opt_expect)
-      && (opt_allow_late_start || first_frame <= 0)
+      && (opt_allow_late_start || opt_allow_gaps || first_frame <= 0)
       && (!opt_require_zero_copy || n_in_area == n_frames);
   g_print ("RECEIVER frames=%u first=%" G_GINT64_FORMAT " last=%"
       G_GINT64_FORMAT " bad=%u gaps=%u ts_bad=%u in_area=%u caps_ok=%d "

@@ -617,12 +617,18 @@ GST_START_TEST (test_sink_bad_hello)
     {hello_body (1, "video/x-raw,format=NOPE"), "invalid hello: caps name "
           "an unknown video format \"NOPE\""},
     {hello_body (1, "video/x-raw,,,,=="), "invalid hello: caps "},
+    {NULL, "invalid hello: field \"caps\" is 70000 bytes long, the limit "
+          "is 65536"},
   };
   GVariantDict d;
+  gchar *huge = g_strnfill (70000, 'x');
 
+  memcpy (huge, "video/x-raw,a=", 14);
   g_variant_dict_init (&d, NULL);
   g_variant_dict_insert (&d, "version", "s", "1");
   cases[1].body = g_variant_dict_end (&d);
+  cases[4].body = hello_body (1, huge);
+  g_free (huge);
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     Peer *p = peer_connect (sock_path);
@@ -1054,6 +1060,40 @@ GST_START_TEST (test_src_bad_caps)
 
 GST_END_TEST;
 
+GST_START_TEST (test_src_caps_too_big)
+{
+  /* caps that do not fit the sender's own slots: refused, not read */
+  FakeSender *f = fake_sender_new (NULL);
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, "video/x-raw,format=BGRx,width=1920,height=1080,"
+      "framerate=30/1");
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "The sender's caps are invalid: caps need frames of 8294400 bytes but "
+      "the slots hold 12288");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_src_dmabuf_caps)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, "video/x-raw(memory:DMABuf),format=BGRx,width=64,"
+      "height=48,framerate=30/1");
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "memory features memory:DMABuf; a shared area carries system memory");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_src_bad_frames)
 {
   struct
@@ -1129,6 +1169,8 @@ shm_suite (void)
   tcase_add_test (tc, test_src_sender_closes_mid_handshake);
   tcase_add_test (tc, test_src_bad_mmap);
   tcase_add_test (tc, test_src_bad_caps);
+  tcase_add_test (tc, test_src_caps_too_big);
+  tcase_add_test (tc, test_src_dmabuf_caps);
   tcase_add_test (tc, test_src_bad_frames);
   tcase_add_test (tc, test_src_frame_before_ready);
   return s;
