@@ -124,7 +124,7 @@ static GOptionEntry entries[] = {
 };
 
 static GMainLoop *loop;
-static gboolean got_eos;
+static gboolean got_eos, interrupted;
 static gchar *error_message;
 
 /* --- receiver state (streaming thread, then main after EOS) ------------- */
@@ -213,6 +213,7 @@ static gboolean
 on_sigint (gpointer data)
 {
   g_print ("INTERRUPTED\n");
+  interrupted = TRUE;
   g_main_loop_quit (loop);
   return G_SOURCE_REMOVE;
 }
@@ -371,7 +372,8 @@ run_sender (void)
   gst_element_set_state (pipeline, GST_STATE_NULL);
   g_print ("SENDER eos=%d error=%s stats=%s\n", got_eos,
       error_message ? "yes" : "no", stats_str);
-  ret = got_eos && !error_message ? 0 : 1;
+  /* a sender stopped by SIGINT stopped cleanly */
+  ret = (got_eos || interrupted) && !error_message ? 0 : 1;
   g_free (stats_str);
   gst_structure_free (stats);
   gst_object_unref (src);
