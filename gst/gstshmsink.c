@@ -174,7 +174,7 @@ struct _GstShmSink
   gboolean wait_for_receiver;
   guint min_receivers;
   gboolean unlock;
-  guint unlock_count;           /* every unlock(): releases caps queries */
+  gboolean query_may_wait;      /* not going down in state */
   gboolean started;
   gboolean fatal;               /* an error was posted: render() fails */
   gchar *area_path;             /* copy of path while started */
@@ -1266,17 +1266,14 @@ gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
   }
 
   g_mutex_lock (&self->lock);
-  {
-    /* GstBaseSink calls unlock_stop() right after unlock(), before this
-     * thread may run: any unlock since the wait began releases it. */
-    guint unlock_count = self->unlock_count;
-    while (self->started && self->wait_for_receiver && !self->unlock
-        && unlock_count == self->unlock_count && !self->fatal
-        && gst_shm_negotiator_n_receivers (self->negotiator) <
-        self->min_receivers) {
-      GST_DEBUG_OBJECT (self, "caps query waits for a receiver");
-      g_cond_wait (&self->cond, &self->lock);
-    }
+  /* Only while the element is not going down in state: a live source
+   * negotiates holding its LIVE lock, which its own PLAYING->PAUSED
+   * change needs. */
+  while (self->started && self->query_may_wait && self->wait_for_receiver
+      && !self->fatal && gst_shm_negotiator_n_receivers (self->negotiator) <
+      self->min_receivers) {
+    GST_DEBUG_OBJECT (self, "caps query waits for a receiver");
+    g_cond_wait (&self->cond, &self->lock);
   }
   max = max_frame_size_locked (self);
   g_mutex_unlock (&self->lock);
@@ -1633,7 +1630,6 @@ gst_shm_sink_unlock (GstBaseSink * bsink)
 
   g_mutex_lock (&self->lock);
   self->unlock = TRUE;
-  self->unlock_count++;
   g_cond_broadcast (&self->cond);
   if (self->slots)
     gst_shm_slots_set_flushing (self->slots, TRUE);
@@ -1652,6 +1648,31 @@ gst_shm_sink_unlock_stop (GstBaseSink * bsink)
     gst_shm_slots_set_flushing (self->slots, FALSE);
   g_mutex_unlock (&self->lock);
   return TRUE;
+}
+
+static GstStateChangeReturn
+gst_shm_sink_change_state (GstElement * element, GstStateChange transition)
+{
+  GstShmSink *self = GST_SHM_SINK (element);
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      g_mutex_lock (&self->lock);
+      self->query_may_wait = TRUE;
+      g_mutex_unlock (&self->lock);
+      break;
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      g_mutex_lock (&self->lock);
+      self->query_may_wait = FALSE;
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      break;
+    default:
+      break;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
 
 static gboolean
@@ -1968,6 +1989,7 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
   gst_element_class_add_static_pad_template (element_class, &sink_template);
 
   element_class->set_clock = GST_DEBUG_FUNCPTR (gst_shm_sink_set_clock);
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_shm_sink_change_state);
   basesink_class->start = GST_DEBUG_FUNCPTR (gst_shm_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR (gst_shm_sink_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_shm_sink_set_caps);
