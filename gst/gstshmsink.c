@@ -65,6 +65,8 @@
 #include "shmarea.h"
 #include "shmconn.h"
 #include "shmproto.h"
+#include "shmring.h"
+#include "shmivshmem.h"
 
 #include <gst/video/video.h>
 #include <glib/gstdio.h>
@@ -86,6 +88,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define DEFAULT_SLOT_TIMEOUT GST_SECOND
 #define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
 #define DEFAULT_ALLOW_SYMLINK FALSE
+#define DEFAULT_INLINE_FALLBACK TRUE
+#define RING_POLL_MS 20
 /* Slot size for caps whose frame size is not known (not raw video). */
 #define DEFAULT_UNKNOWN_FRAME_SIZE (1024 * 1024)
 #define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
@@ -104,6 +108,7 @@ enum
   PROP_SLOT_TIMEOUT,
   PROP_PEER_TIMEOUT,
   PROP_ALLOW_SYMLINK,
+  PROP_INLINE_FALLBACK,
   PROP_STATS,
 };
 
@@ -134,6 +139,10 @@ typedef struct
   gint64 last_seen;             /* control thread */
   gint64 since;
   gboolean said_bye;
+  gboolean network;             /* over TCP or vsock */
+  gboolean inline_frames;       /* gets frames through the connection */
+  gint ring_lane;               /* in-band lane, or -1 */
+  guint64 ring_id;
 } Receiver;
 
 struct _GstShmSink
@@ -149,6 +158,7 @@ struct _GstShmSink
   GstClockTime slot_timeout;
   GstClockTime peer_timeout;
   gboolean allow_symlink;
+  gboolean inline_fallback;
 
   /* control thread; created in start, joined in stop */
   GMainContext *context;
@@ -160,6 +170,9 @@ struct _GstShmSink
   gchar *socket_path;           /* a unix socket we bound */
   dev_t socket_dev;
   ino_t socket_ino;
+  gboolean ring;                /* control=ring: in-band lanes */
+  GSource *ring_source;
+  guint64 ring_served[SHM_RING_LANES];
 
   /* what each receiver accepts (own lock) */
   GstShmNegotiator *negotiator;
@@ -196,6 +209,7 @@ struct _GstShmSink
   guint64 frames_dropped;
   guint64 frames_unsent;
   guint64 frames_skipped;
+  guint64 frames_inline;
   guint64 receivers_connected;
   guint64 sessions;
 };
@@ -207,6 +221,7 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
     GST_DEBUG_CATEGORY_INIT (gst_shm_sink_debug, "shmsink", 0,
         "gst-shm sink"));
 
+static gboolean gst_shm_sink_stop (GstBaseSink * bsink);
 static void receiver_drop (GstShmSink * self, Receiver * r,
     const gchar * event, const gchar * reason);
 
@@ -424,29 +439,67 @@ invalid:
   }
 }
 
+static gboolean
+get_bool (GVariant * body, const gchar * key)
+{
+  g_autoptr (GVariant) v = g_variant_lookup_value (body, key,
+      G_VARIANT_TYPE_BOOLEAN);
+  return v && g_variant_get_boolean (v);
+}
+
+/* With self->lock: the handshake is complete, frames may flow. */
+static void
+receiver_ready_locked (GstShmSink * self, Receiver * r)
+{
+  GVariant *ready = ready_body_locked (self);
+
+  if (r->inline_frames) {
+    GVariantDict d;
+    g_variant_dict_init (&d, ready);
+    g_variant_dict_insert (&d, "inline", "b", TRUE);
+    ready = g_variant_dict_end (&d);
+    /* room for a few frames: they travel through the connection */
+    shm_conn_set_max_queue (r->conn, MAX (4 * 1024 * 1024,
+            3 * self->geo.slot_size));
+  }
+  r->state = RECV_READY;
+  self->n_ready++;
+  self->receivers_connected++;
+  shm_conn_send (r->conn, SHM_MSG_READY, ready, NULL);
+  g_cond_broadcast (&self->cond);
+}
+
 static void
 handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
 {
   g_autoptr (GError) err = NULL;
-  const guint8 *token;
-  gsize token_len;
-  guint64 session, index;
-  guint32 token_bytes;
-  gboolean ok;
-  GVariant *ready;
+  g_autofree gchar *msg = NULL;
+  const guint8 *token = NULL;
+  gsize token_len = 0;
+  guint64 session, index = 0;
+  guint32 token_bytes = 0;
+  gboolean want_inline, ok, fallback;
+  const gchar *reason;
 
+  want_inline = get_bool (body, "inline");
   if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
-      || !shm_msg_get_bytes (body, "token", SHM_TOKEN_MIN_BYTES,
-          SHM_TOKEN_MAX_BYTES, &token, &token_len, &err)
-      || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64, &index, &err)
-      || !shm_msg_get_u32 (body, "token_bytes", token_len, token_len,
-          &token_bytes, &err)) {
-    g_autofree gchar *msg = g_strdup_printf ("invalid mmap reply: %s",
-        err->message);
+      || (!want_inline && (!shm_msg_get_bytes (body, "token",
+                  SHM_TOKEN_MIN_BYTES, SHM_TOKEN_MAX_BYTES, &token,
+                  &token_len, &err)
+              || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64,
+                  &index, &err)
+              || !shm_msg_get_u32 (body, "token_bytes", token_len,
+                  token_len, &token_bytes, &err)))) {
+    msg = g_strdup_printf ("invalid mmap reply: %s", err->message);
     send_error (r, "protocol", msg);
     receiver_drop (self, r, "refused", msg);
     return;
   }
+  reason = shm_msg_get_text (body, "reason");
+
+  GST_OBJECT_LOCK (self);
+  fallback = self->inline_fallback && r->network;
+  GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
   if (session != r->session || !self->slots
@@ -457,30 +510,40 @@ handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
     return;
   }
   /* The answer must be a token of the receiver's own, not ours echoed. */
-  ok = !(token_len == SHM_TOKEN_BYTES
+  ok = !want_inline && !(token_len == SHM_TOKEN_BYTES
       && memcmp (token, r->token, SHM_TOKEN_BYTES) == 0)
       && shm_area_check_token (gst_shm_slots_get_area (self->slots),
       &self->geo, r->lane, token, token_bytes, index);
-  if (ok) {
-    r->state = RECV_READY;
-    self->n_ready++;
-    self->receivers_connected++;
-    ready = ready_body_locked (self);
-    shm_conn_send (r->conn, SHM_MSG_READY, ready, NULL);
-    g_cond_broadcast (&self->cond);
+  if (want_inline)
+    msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
+        "area \"%s\" do not map the same memory: %s", self->area_path,
+        r->peer_path, reason ? reason : "the receiver says so");
+  else if (!ok)
+    msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
+        "area \"%s\" do not map the same memory: the receiver's token was "
+        "not found in \"%s\"", self->area_path, r->peer_path,
+        self->area_path);
+  if (!ok && fallback) {
+    /* Peers on different machines: the bytes go through the connection */
+    r->inline_frames = TRUE;
+    ok = TRUE;
   }
+  if (ok)
+    receiver_ready_locked (self, r);
   g_mutex_unlock (&self->lock);
 
-  if (ok) {
+  if (ok && r->inline_frames) {
+    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("%s; frames go to %s inline "
+            "over the connection (set inline-fallback=false to make this an "
+            "error).", msg, r->peer), (NULL));
+    gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
+        session, "frames inline");
+  } else if (ok) {
     GST_INFO_OBJECT (self, "%s verified %s both ways", r->peer,
         r->peer_path);
     gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
         session, NULL);
   } else {
-    g_autofree gchar *msg = g_strdup_printf ("The sender's area \"%s\" and "
-        "the receiver's area \"%s\" do not map the same memory: the "
-        "receiver's token was not found in \"%s\"", self->area_path,
-        r->peer_path, self->area_path);
     send_error (r, "token", msg);
     CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", msg),
         ("token check failed for %s", r->peer));
@@ -669,6 +732,8 @@ receiver_drop (GstShmSink * self, Receiver * r, const gchar * event,
   self->used_lanes &= ~(G_GUINT64_CONSTANT (1) << r->lane);
   g_mutex_unlock (&self->lock);
   gst_shm_negotiator_remove_receiver (self->negotiator, r);
+  if (r->ring_lane >= 0 && self->ring_served[r->ring_lane] == r->ring_id)
+    self->ring_served[r->ring_lane] = 0;
 
   GST_INFO_OBJECT (self, "receiver %s %s: %s", r->peer, event,
       reason ? reason : "");
@@ -679,30 +744,21 @@ receiver_drop (GstShmSink * self, Receiver * r, const gchar * event,
 
 /* --- control thread ----------------------------------------------------- */
 
-static gboolean
-on_incoming (GSocket * listener, GIOCondition cond, gpointer user_data)
+/* A new receiver on @conn: gets a token lane and starts reading.
+ * Control thread. */
+static void
+receiver_add (GstShmSink * self, ShmConn * conn, gchar * peer,
+    gboolean network, gint ring_lane, guint64 ring_id)
 {
-  GstShmSink *self = user_data;
-  g_autoptr (GError) err = NULL;
-  GSocket *sock;
-  Receiver *r;
-  gchar *peer;
+  Receiver *r = g_new0 (Receiver, 1);
   gint lane = -1;
 
-  sock = g_socket_accept (listener, NULL, &err);
-  if (!sock) {
-    if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-      GST_WARNING_OBJECT (self, "accept failed: %s", err->message);
-    return G_SOURCE_CONTINUE;
-  }
-  if (g_socket_get_family (sock) != G_SOCKET_FAMILY_UNIX)
-    g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  peer = shm_socket_describe (sock, TRUE);
-
-  r = g_new0 (Receiver, 1);
   r->sink = self;
   r->peer = peer;
-  r->conn = shm_conn_new_socket (sock, peer);
+  r->conn = conn;
+  r->network = network;
+  r->ring_lane = ring_lane;
+  r->ring_id = ring_id;
   r->last_seen = r->since = g_get_monotonic_time ();
 
   g_mutex_lock (&self->lock);
@@ -724,10 +780,62 @@ on_incoming (GSocket * listener, GIOCondition cond, gpointer user_data)
         SHM_AREA_TOKEN_LANES);
     send_error (r, "busy", "too many receivers");
     receiver_free (r);
-    return G_SOURCE_CONTINUE;
+    return;
   }
   GST_INFO_OBJECT (self, "%s connected, lane %d", peer, lane);
   shm_conn_start (r->conn, self->context, &receiver_callbacks, r);
+}
+
+static gboolean
+on_incoming (GSocket * listener, GIOCondition cond, gpointer user_data)
+{
+  GstShmSink *self = user_data;
+  g_autoptr (GError) err = NULL;
+  gboolean network;
+  GSocket *sock;
+  gchar *peer;
+
+  sock = g_socket_accept (listener, NULL, &err);
+  if (!sock) {
+    if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      GST_WARNING_OBJECT (self, "accept failed: %s", err->message);
+    return G_SOURCE_CONTINUE;
+  }
+  network = g_socket_get_family (sock) != G_SOCKET_FAMILY_UNIX;
+  if (g_socket_get_family (sock) == G_SOCKET_FAMILY_IPV4
+      || g_socket_get_family (sock) == G_SOCKET_FAMILY_IPV6)
+    g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  peer = shm_socket_describe (sock, TRUE);
+  receiver_add (self, shm_conn_new_socket (sock, peer), peer, network, -1, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+/* control=ring: receivers claim lanes of the area's ring region. */
+static gboolean
+on_ring_poll (gpointer user_data)
+{
+  GstShmSink *self = user_data;
+  ShmArea *area = NULL;
+  ShmGeometry geo;
+  guint64 id;
+  gint lane;
+
+  g_mutex_lock (&self->lock);
+  if (self->slots) {
+    area = shm_area_ref (gst_shm_slots_get_area (self->slots));
+    geo = self->geo;
+  }
+  g_mutex_unlock (&self->lock);
+  if (!area)
+    return G_SOURCE_CONTINUE;
+
+  while ((lane = shm_ring_accept (area, &geo, self->ring_served, &id)) >= 0) {
+    gchar *peer = g_strdup_printf ("in-band lane %d", lane);
+    self->ring_served[lane] = id;
+    receiver_add (self, shm_conn_new_ring (area, &geo, lane, id, TRUE, peer),
+        peer, FALSE, lane, id);
+  }
+  shm_area_unref (area);
   return G_SOURCE_CONTINUE;
 }
 
@@ -799,7 +907,7 @@ ensure_area_locked (GstShmSink * self, guint64 frame_size, GError ** error)
 {
   g_autoptr (ShmArea) area = NULL;
   ShmGeometry geo;
-  guint64 needed, size;
+  guint64 needed, size, ring_size;
   guint num_slots, mode;
   gboolean created, allow_symlink;
 
@@ -813,16 +921,19 @@ ensure_area_locked (GstShmSink * self, guint64 frame_size, GError ** error)
   allow_symlink = self->allow_symlink;
   GST_OBJECT_UNLOCK (self);
 
-  needed = shm_geometry_size_needed (num_slots, frame_size, 0);
+  ring_size = self->ring ? SHM_RING_REGION_SIZE : 0;
+  needed = shm_geometry_size_needed (num_slots, frame_size, ring_size);
   if (self->slots) {
     ShmArea *old = gst_shm_slots_get_area (self->slots);
-    if (!shm_area_is_created (old)) {
+    if (!shm_area_is_created (old) || self->ring) {
+      /* (receivers on the in-band rings cannot follow a new file) */
       g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
           "Frames of %" G_GUINT64_FORMAT " bytes do not fit the slots of "
-          "\"%s\" (%" G_GUINT64_FORMAT " bytes); shmsink did not create it "
-          "and never resizes it: it needs at least %" G_GUINT64_FORMAT
-          " bytes for %u slots", frame_size, self->area_path,
-          self->geo.slot_size, needed, num_slots);
+          "\"%s\" (%" G_GUINT64_FORMAT " bytes); shmsink %s: it needs at "
+          "least %" G_GUINT64_FORMAT " bytes for %u slots", frame_size,
+          self->area_path, self->geo.slot_size, self->ring
+          ? "does not resize an area with in-band control rings"
+          : "did not create it and never resizes it", needed, num_slots);
       return FALSE;
     }
     GST_INFO_OBJECT (self, "frames grew to %" G_GUINT64_FORMAT " bytes: "
@@ -841,7 +952,7 @@ ensure_area_locked (GstShmSink * self, guint64 frame_size, GError ** error)
   if (!area)
     return FALSE;
   if (!shm_geometry_compute (&geo, shm_area_get_size (area), num_slots,
-          frame_size, 0, error)) {
+          frame_size, ring_size, error)) {
     g_prefix_error (error, "\"%s\": ", self->area_path);
     if (g_error_matches (*error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL)
         && (*error)->message)
@@ -914,54 +1025,16 @@ check_area_path (GstShmSink * self, const gchar * path, const gchar * dir)
   return TRUE;
 }
 
+/* Binds the control socket of @control. */
 static gboolean
-gst_shm_sink_start (GstBaseSink * bsink)
+listen_on (GstShmSink * self, ShmAddress * addr, const gchar * control,
+    const gchar * path, guint mode)
 {
-  GstShmSink *self = GST_SHM_SINK (bsink);
   g_autoptr (GError) err = NULL;
-  g_autofree gchar *path = NULL, *control = NULL, *dir = NULL;
-  ShmAddress addr;
   GSocket *listener;
-  guint mode;
   struct stat st;
 
-  GST_OBJECT_LOCK (self);
-  path = g_strdup (self->path);
-  control = self->control ? g_strdup (self->control) : NULL;
-  mode = self->mode;
-  GST_OBJECT_UNLOCK (self);
-
-  if (path == NULL || *path == '\0') {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("No path set: set the \"path\" property to the shared memory file, "
-            "e.g. path=/dev/shm/NAME."), (NULL));
-    return FALSE;
-  }
-  dir = g_path_get_dirname (path);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Directory \"%s\" does not exist (path=%s).", dir, path), (NULL));
-    return FALSE;
-  }
-  if (!control)
-    control = gst_shm_default_control (path);
-  if (!shm_address_parse (control, &addr, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
-        (NULL));
-    return FALSE;
-  }
-  if (!check_area_path (self, path, dir)) {
-    shm_address_clear (&addr);
-    return FALSE;
-  }
-  if (addr.kind == SHM_ADDRESS_RING) {
-    shm_address_clear (&addr);
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("control=ring is not supported yet; use a unix, tcp or vsock "
-            "address."), (NULL));
-    return FALSE;
-  }
-  listener = shm_address_listen (&addr, mode, &err);
+  listener = shm_address_listen (addr, mode, &err);
   if (!listener) {
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
       GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("Another shmsink owns "
@@ -974,21 +1047,92 @@ gst_shm_sink_start (GstBaseSink * bsink)
     else
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
           ("Could not listen on %s: %s", control, err->message), (NULL));
+    return FALSE;
+  }
+  self->listener = listener;
+  if (addr->kind == SHM_ADDRESS_UNIX && stat (addr->path, &st) == 0) {
+    self->socket_path = g_strdup (addr->path);
+    self->socket_dev = st.st_dev;
+    self->socket_ino = st.st_ino;
+  }
+  return TRUE;
+}
+
+/* control=ring: the receivers find the rings in the area's header, so the
+ * area is laid out now, before any caps: it must have a size already (a
+ * QEMU backing file, a BAR) or be given one. */
+static gboolean
+start_ring (GstShmSink * self)
+{
+  g_autoptr (GError) err = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  if (!self->existing && self->size == 0) {
+    g_mutex_unlock (&self->lock);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("control=ring needs an "
+            "area of a known size before any caps: \"%s\" does not exist, "
+            "so set the size property (bytes), or create the file first.",
+            self->area_path), (NULL));
+    return FALSE;
+  }
+  self->ring = TRUE;
+  ok = ensure_area_locked (self, SHM_AREA_PAGE, &err);
+  g_mutex_unlock (&self->lock);
+  if (!ok) {
+    post_area_error (self, err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_shm_sink_start (GstBaseSink * bsink)
+{
+  GstShmSink *self = GST_SHM_SINK (bsink);
+  g_autoptr (GError) err = NULL;
+  g_autofree gchar *prop = NULL, *path = NULL, *control = NULL;
+  g_autofree gchar *dir = NULL;
+  ShmAddress addr;
+  ShmBarKind bar;
+  guint mode;
+
+  GST_OBJECT_LOCK (self);
+  prop = g_strdup (self->path);
+  control = self->control ? g_strdup (self->control) : NULL;
+  mode = self->mode;
+  GST_OBJECT_UNLOCK (self);
+
+  if (prop == NULL || *prop == '\0') {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No path set: set the \"path\" property to the shared memory file, "
+            "e.g. path=/dev/shm/NAME."), (NULL));
+    return FALSE;
+  }
+  path = gst_shm_prepare_path (GST_ELEMENT (self), prop, &bar);
+  if (!path)
+    return FALSE;
+  dir = g_path_get_dirname (path);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Directory \"%s\" does not exist (path=%s).", dir, path), (NULL));
+    return FALSE;
+  }
+  if (!control)
+    control = gst_shm_default_control (path, bar);
+  if (!shm_address_parse (control, &addr, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
+        (NULL));
+    return FALSE;
+  }
+  if (!check_area_path (self, path, dir)) {
     shm_address_clear (&addr);
     return FALSE;
   }
 
-  self->listener = listener;
-  if (addr.kind == SHM_ADDRESS_UNIX && stat (addr.path, &st) == 0) {
-    self->socket_path = g_strdup (addr.path);
-    self->socket_dev = st.st_dev;
-    self->socket_ino = st.st_ino;
-  }
-  shm_address_clear (&addr);
-
   g_mutex_lock (&self->lock);
   g_free (self->area_path);
-  self->area_path = g_steal_pointer (&path);
+  self->area_path = g_strdup (path);
   self->started = TRUE;
   self->conflict_posted = FALSE;
   self->seq = 0;
@@ -997,15 +1141,31 @@ gst_shm_sink_start (GstBaseSink * bsink)
   self->frames_rendered = self->frames_sent = self->frames_zero_copy = 0;
   self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
   self->frames_unsent = self->receivers_connected = self->sessions = 0;
-  self->frames_skipped = 0;
+  self->frames_skipped = self->frames_inline = 0;
+  memset (self->ring_served, 0, sizeof self->ring_served);
   g_mutex_unlock (&self->lock);
+
+  if (addr.kind == SHM_ADDRESS_RING ? !start_ring (self)
+      : !listen_on (self, &addr, control, path, mode)) {
+    shm_address_clear (&addr);
+    gst_shm_sink_stop (bsink);
+    return FALSE;
+  }
+  shm_address_clear (&addr);
 
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
-  self->listen_source = g_socket_create_source (listener, G_IO_IN, NULL);
-  g_source_set_callback (self->listen_source, (GSourceFunc) (void (*)(void))
-      on_incoming, self, NULL);
-  g_source_attach (self->listen_source, self->context);
+  if (self->listener) {
+    self->listen_source = g_socket_create_source (self->listener, G_IO_IN,
+        NULL);
+    g_source_set_callback (self->listen_source,
+        (GSourceFunc) (void (*)(void)) on_incoming, self, NULL);
+    g_source_attach (self->listen_source, self->context);
+  } else {
+    self->ring_source = g_timeout_source_new (RING_POLL_MS);
+    g_source_set_callback (self->ring_source, on_ring_poll, self, NULL);
+    g_source_attach (self->ring_source, self->context);
+  }
   self->tick_source = g_timeout_source_new (TICK_MS);
   g_source_set_callback (self->tick_source, on_tick, self, NULL);
   g_source_attach (self->tick_source, self->context);
@@ -1054,6 +1214,10 @@ gst_shm_sink_stop (GstBaseSink * bsink)
     g_source_destroy (self->tick_source);
     g_clear_pointer (&self->tick_source, g_source_unref);
   }
+  if (self->ring_source) {
+    g_source_destroy (self->ring_source);
+    g_clear_pointer (&self->ring_source, g_source_unref);
+  }
   if (self->listener) {
     g_socket_close (self->listener, NULL);
     g_clear_object (&self->listener);
@@ -1068,9 +1232,14 @@ gst_shm_sink_stop (GstBaseSink * bsink)
 
   g_mutex_lock (&self->lock);
   if (self->slots) {
-    shm_area_unlink (gst_shm_slots_get_area (self->slots), NULL);
+    ShmArea *area = gst_shm_slots_get_area (self->slots);
+    /* A file we did not create stays, but no longer holds a served area. */
+    if (!shm_area_is_created (area))
+      shm_area_clear_magic (area);
+    shm_area_unlink (area, NULL);
     g_clear_pointer (&self->slots, gst_shm_slots_unref);
   }
+  self->ring = FALSE;
   g_clear_pointer (&self->existing, shm_area_unref);
   gst_clear_caps (&self->caps);
   g_mutex_unlock (&self->lock);
@@ -1150,7 +1319,8 @@ max_frame_size_locked (GstShmSink * self)
     area_size = shm_area_get_size (self->existing);
   if (!area_size)
     return 0;
-  if (!shm_geometry_compute (&geo, area_size, num_slots, 1, 0, NULL))
+  if (!shm_geometry_compute (&geo, area_size, num_slots, 1,
+          self->ring ? SHM_RING_REGION_SIZE : 0, NULL))
     return 1;                   /* nothing fits */
   return geo.slot_size;
 }
@@ -1461,6 +1631,23 @@ frame_body (GstShmSink * self, GstBuffer * buf, guint64 session, guint64 seq,
   return g_variant_ref_sink (g_variant_dict_end (&d));
 }
 
+/* A receiver that does not map the area (another machine, over TCP) gets
+ * the bytes of each frame after its description.  Its connection holds at
+ * most two frames: while it is behind, the receiver misses frames (and
+ * sees the gap in the sequence numbers).  With self->lock. */
+static void
+send_inline_locked (GstShmSink * self, Receiver * r, GVariant * body,
+    const guint8 * data, gsize size)
+{
+  if (shm_conn_get_queued (r->conn) + size > 2 * self->geo.slot_size) {
+    self->frames_skipped++;
+    return;
+  }
+  if (shm_conn_send_raw (r->conn, SHM_MSG_FRAME_INLINE, body, data, size,
+          NULL))
+    self->frames_inline++;
+}
+
 static GstFlowReturn
 gst_shm_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 {
@@ -1471,11 +1658,13 @@ gst_shm_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   GstFlowReturn ret;
   GVariant *body;
   gboolean is_video, claimed = FALSE;
-  guint64 session, seq, lanes = 0, live_lanes = 0;
+  guint64 session, seq, lanes, live_lanes;
   gsize offset = 0, size;
-  guint slot;
+  guint slot, n_inline;
 
 again:
+  lanes = live_lanes = 0;
+  n_inline = 0;
   ret = wait_for_receiver (self);
   if (ret != GST_FLOW_OK)
     return ret;
@@ -1556,6 +1745,10 @@ again:
     Receiver *r = l->data;
     if (r->state != RECV_READY)
       continue;
+    if (r->inline_frames) {
+      n_inline++;
+      continue;
+    }
     lanes |= G_GUINT64_CONSTANT (1) << r->lane;
     if (r->live)
       live_lanes |= G_GUINT64_CONSTANT (1) << r->lane;
@@ -1575,16 +1768,21 @@ again:
       self->frames_skipped++;
     }
   }
-  if (lanes) {
+  if (lanes || n_inline) {
     body = frame_body (self, buf, session, seq, slot, offset, size, &vinfo,
         is_video);
     /* Held before it is announced: a release can never come first. */
-    gst_shm_slots_hold (slots, slot, lanes, seq);
+    if (lanes)
+      gst_shm_slots_hold (slots, slot, lanes, seq);
     shm_publish_fence ();
     for (GList * l = self->receivers; l; l = l->next) {
       Receiver *r = l->data;
-      if (r->state == RECV_READY
-          && (lanes & (G_GUINT64_CONSTANT (1) << r->lane)))
+      if (r->state != RECV_READY)
+        continue;
+      if (r->inline_frames)
+        send_inline_locked (self, r, body, gst_shm_slots_get_slot_data (slots,
+                slot) + offset, size);
+      else if (lanes & (G_GUINT64_CONSTANT (1) << r->lane))
         shm_conn_send (r->conn, SHM_MSG_FRAME, body, NULL);
     }
     g_variant_unref (body);
@@ -1709,6 +1907,7 @@ get_stats (GstShmSink * self)
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
       "frames-unsent", G_TYPE_UINT64, self->frames_unsent,
       "frames-skipped", G_TYPE_UINT64, self->frames_skipped,
+      "frames-inline", G_TYPE_UINT64, self->frames_inline,
       "receivers", G_TYPE_UINT, self->n_ready,
       "receivers-connected", G_TYPE_UINT64, self->receivers_connected,
       "sessions", G_TYPE_UINT64, self->sessions,
@@ -1769,6 +1968,9 @@ gst_shm_sink_set_property (GObject * object, guint prop_id,
     case PROP_ALLOW_SYMLINK:
       self->allow_symlink = g_value_get_boolean (value);
       break;
+    case PROP_INLINE_FALLBACK:
+      self->inline_fallback = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1826,6 +2028,9 @@ gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_ALLOW_SYMLINK:
       g_value_set_boolean (value, self->allow_symlink);
       break;
+    case PROP_INLINE_FALLBACK:
+      g_value_set_boolean (value, self->inline_fallback);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1861,6 +2066,7 @@ gst_shm_sink_init (GstShmSink * self)
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
   self->peer_timeout = DEFAULT_PEER_TIMEOUT;
   self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
+  self->inline_fallback = DEFAULT_INLINE_FALLBACK;
   /* A last sample would pin a slot after every frame. */
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
@@ -1881,24 +2087,36 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
   /**
    * GstShmSink:path:
    *
-   * The shared memory file: a file in /dev/shm (created when missing), or
-   * the backing file of a QEMU ivshmem device (used as it is).
+   * The shared memory file: a file in /dev/shm (created when missing), the
+   * backing file of a QEMU ivshmem device on the host (used as it is), or,
+   * in a guest, BAR 2 of the ivshmem device:
+   * /sys/bus/pci/devices/0000:00:04.0/resource2_wc.  In a guest,
+   * ivshmem:N names BAR 2 of the Nth ivshmem device (PCI id 1af4:1110,
+   * counted from 0 in PCI address order) and ivshmem:0000:00:04.0 the one
+   * at that address.  A disabled device is enabled (root only; otherwise
+   * the error says the command to run).
    */
   g_object_class_install_property (gobject_class, PROP_PATH,
       g_param_spec_string ("path", "Path",
           "Shared memory file, e.g. /dev/shm/NAME (created when missing; "
-          "an existing file is used as it is)", NULL, ready));
+          "an existing file is used as it is); in a QEMU guest the ivshmem "
+          "BAR, /sys/bus/pci/devices/ADDRESS/resource2_wc, or ivshmem:N",
+          NULL, ready));
 
   /**
    * GstShmSink:control:
    *
-   * Where receivers connect: unix:PATH, tcp:HOST:PORT or vsock:CID:PORT.
-   * By default, the unix socket PATH.sock beside the area file.
+   * Where receivers connect: unix:PATH, tcp:HOST:PORT, vsock:CID:PORT
+   * (CID "any" to listen on every CID), or ring for the in-band control
+   * rings inside the area itself (no socket at all: two guests on one
+   * ivshmem device).  By default, the unix socket PATH.sock beside the area
+   * file, and ring for a PCI BAR path.
    */
   g_object_class_install_property (gobject_class, PROP_CONTROL,
       g_param_spec_string ("control", "Control address",
-          "Control address receivers connect to: unix:PATH, tcp:HOST:PORT "
-          "or vsock:CID:PORT (default: unix:<path>.sock)", NULL, ready));
+          "Control address receivers connect to: unix:PATH, tcp:HOST:PORT, "
+          "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a "
+          "PCI BAR)", NULL, ready));
 
   g_object_class_install_property (gobject_class, PROP_NUM_SLOTS,
       g_param_spec_uint ("num-slots", "Number of slots",
@@ -1966,12 +2184,30 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
           DEFAULT_ALLOW_SYMLINK, ready));
 
   /**
+   * GstShmSink:inline-fallback:
+   *
+   * When a receiver connected over TCP or vsock does not map the same
+   * memory (the token check fails: it runs on another machine), send it the
+   * bytes of each frame through the connection instead, with a warning on
+   * the bus (stats: frames-inline).  A receiver whose connection is more
+   * than two frames behind misses frames (frames-skipped).  When FALSE,
+   * the failed check is an error, as it always is over a unix socket or the
+   * in-band rings.
+   */
+  g_object_class_install_property (gobject_class, PROP_INLINE_FALLBACK,
+      g_param_spec_boolean ("inline-fallback", "Inline fallback",
+          "Send frames through a TCP/vsock connection when the receiver "
+          "does not map the same memory (FALSE: that is an error)",
+          DEFAULT_INLINE_FALLBACK, ready));
+
+  /**
    * GstShmSink:stats:
    *
    * frames-rendered, frames-sent, frames-zero-copy (announced in place),
    * frames-copied and bytes-copied (copied into a slot), frames-dropped
    * (no free slot), frames-unsent (no receiver), frames-skipped (frames
-   * a lagging receiver missed), receivers (ready now),
+   * a lagging receiver missed), frames-inline (frames sent through a
+   * connection, see #GstShmSink:inline-fallback), receivers (ready now),
    * receivers-connected, sessions, area-size, n-slots, slot-size; and
    * GstBaseSink's average-rate, dropped and rendered.
    */

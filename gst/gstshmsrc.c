@@ -68,6 +68,8 @@
 #include "shmarea.h"
 #include "shmconn.h"
 #include "shmproto.h"
+#include "shmring.h"
+#include "shmcopy.h"
 
 #include <gst/video/video.h>
 #include <errno.h>
@@ -80,7 +82,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_src_debug);
 #define DEFAULT_TIMEOUT 0
 #define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
 #define DEFAULT_ALLOW_SYMLINK FALSE
+#define DEFAULT_READ_MODE GST_SHM_SRC_READ_AUTO
+#define DEFAULT_INLINE_FALLBACK TRUE
 #define RETRY_MS 100
+#define RING_ACK_POLL_MS 5
 #define TICK_MS 500
 
 enum
@@ -92,8 +97,38 @@ enum
   PROP_TIMEOUT,
   PROP_PEER_TIMEOUT,
   PROP_ALLOW_SYMLINK,
+  PROP_READ_MODE,
+  PROP_INLINE_FALLBACK,
   PROP_STATS,
 };
+
+typedef enum
+{
+  GST_SHM_SRC_READ_AUTO,
+  GST_SHM_SRC_READ_IN_PLACE,
+  GST_SHM_SRC_READ_COPY,
+} GstShmSrcReadMode;
+
+#define GST_TYPE_SHM_SRC_READ_MODE (gst_shm_src_read_mode_get_type ())
+static GType
+gst_shm_src_read_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_SHM_SRC_READ_AUTO, "In place, but copied out of a PCI BAR "
+          "(write-combined or uncached memory)", "auto"},
+    {GST_SHM_SRC_READ_IN_PLACE, "Frames are pushed in place, also from a "
+          "PCI BAR", "in-place"},
+    {GST_SHM_SRC_READ_COPY, "Every frame is copied into memory of our own",
+        "copy"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstShmSrcReadMode",
+            values));
+  return type;
+}
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -114,6 +149,9 @@ typedef struct
   gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
   GstClockTime last_pts, last_dts;      /* streaming thread */
   guint64 next_seq;             /* streaming thread: expected next frame */
+  gboolean inline_frames;       /* no mapping: frame bytes come inline */
+  gchar *inline_reason;
+  ShmBarKind bar;               /* the mapping is a PCI BAR */
 } Session;
 
 typedef enum
@@ -134,6 +172,7 @@ typedef struct
   guint64 pts, dts, duration, mono_pts, mono_dts, send_time;
   guint64 buffer_offset, buffer_offset_end;
   guint32 flags;
+  GBytes *payload;              /* an inline frame's bytes */
   guint n_planes;
   gsize plane_offsets[GST_VIDEO_MAX_PLANES];
   gint plane_strides[GST_VIDEO_MAX_PLANES];
@@ -157,6 +196,8 @@ struct _GstShmSrc
   GstClockTime timeout;
   GstClockTime peer_timeout;
   gboolean allow_symlink;
+  GstShmSrcReadMode read_mode;
+  gboolean inline_fallback;
 
   /* control thread; created in start, joined in stop */
   GMainContext *context;
@@ -167,6 +208,7 @@ struct _GstShmSrc
   ShmAddress addr;
   gchar *control_str;
   gchar *area_path;
+  ShmBarKind bar;               /* the path is a PCI BAR */
   /* control thread only */
   ShmConn *conn;
   ConnState state;
@@ -181,6 +223,13 @@ struct _GstShmSrc
   gboolean stalled;
   gboolean got_eos;
   gboolean said_waiting;
+  /* control=ring: a lane claimed, waiting for the sender's ack */
+  ShmArea *ring_area;
+  ShmGeometry ring_geo;
+  guint ring_lane;
+  guint64 ring_id;
+  gint64 ring_claimed_at;
+  gboolean said_no_rings;
 
   /* self->lock */
   GMutex lock;
@@ -198,6 +247,7 @@ struct _GstShmSrc
   guint64 frames_copied;
   guint64 bytes_copied;
   guint64 frames_dropped;
+  guint64 frames_inline;
   guint64 sessions;
   guint n_slots;
   gint64 last_latency_ns;
@@ -208,6 +258,8 @@ struct _GstShmSrc
   gboolean is_video;
   gboolean downstream_meta;
   GstBufferPool *copy_pool;
+  GstBufferPool *bar_pool;      /* copies out of a BAR, in the sender's layout */
+  guint64 bar_pool_size;
   gboolean need_segment;
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
@@ -246,6 +298,7 @@ session_unref (Session * s)
     return;
   if (s->area)
     shm_area_unref (s->area);
+  g_free (s->inline_reason);
   shm_conn_unref (s->conn);
   g_free (s);
 }
@@ -267,6 +320,7 @@ static void
 item_free (Item * item)
 {
   gst_clear_caps (&item->caps);
+  g_clear_pointer (&item->payload, g_bytes_unref);
   if (item->session)
     session_unref (item->session);
   g_free (item);
@@ -276,7 +330,7 @@ item_free (Item * item)
 static void
 item_discard (Item * item)
 {
-  if (item->type == ITEM_FRAME)
+  if (item->type == ITEM_FRAME && !item->payload)
     session_release (item->session, item->slot);
   item_free (item);
 }
@@ -321,9 +375,22 @@ flush_items_locked (GstShmSrc * self, gboolean frames_only)
 
 /* --- control thread: connection ------------------------------------------ */
 
+/* Gives back a lane claimed for control=ring that the sender has not
+ * acknowledged yet. */
+static void
+ring_abandon (GstShmSrc * self)
+{
+  if (!self->ring_area)
+    return;
+  shm_ring_unclaim (self->ring_area, &self->ring_geo, self->ring_lane,
+      self->ring_id);
+  g_clear_pointer (&self->ring_area, shm_area_unref);
+}
+
 static void
 disconnect (GstShmSrc * self)
 {
+  ring_abandon (self);
   if (self->conn) {
     shm_conn_close (self->conn);
     g_clear_pointer (&self->conn, shm_conn_unref);
@@ -364,6 +431,43 @@ post_area_error (GstShmSrc * self, const GError * err)
         (NULL));
   else
     CONTROL_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+}
+
+/* The sender's area cannot be reached from here.  Over TCP or vsock the
+ * sender may run on another machine: ask for the frames inline over the
+ * connection instead (the sender agrees unless its inline-fallback is
+ * off).  Takes @s when it returns TRUE. */
+static gboolean
+ask_inline (GstShmSrc * self, Session * s, const gchar * file,
+    const gchar * reason)
+{
+  GVariantDict d;
+  gboolean fallback;
+
+  GST_OBJECT_LOCK (self);
+  fallback = self->inline_fallback;
+  GST_OBJECT_UNLOCK (self);
+  if (!fallback || (self->addr.kind != SHM_ADDRESS_TCP
+          && self->addr.kind != SHM_ADDRESS_VSOCK)
+      || s->geo.slot_size == 0 || s->geo.slot_size > SHM_MSG_MAX_PAYLOAD)
+    return FALSE;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", s->geo.session_id);
+  g_variant_dict_insert (&d, "inline", "b", TRUE);
+  g_variant_dict_insert (&d, "reason", "s", reason);
+  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d),
+      NULL);
+  g_clear_pointer (&s->area, shm_area_unref);
+  s->inline_frames = TRUE;
+  s->inline_reason = g_strdup_printf ("The sender's area \"%s\" and the "
+      "receiver's area \"%s\" do not map the same memory: %s", file,
+      self->area_path, reason);
+  g_clear_pointer (&self->pending, session_unref);
+  self->pending = s;
+  self->state = CONN_AWAIT_READY;
+  GST_INFO_OBJECT (self, "asking for inline frames: %s", reason);
+  return TRUE;
 }
 
 static void
@@ -440,9 +544,12 @@ handle_mmap (GstShmSrc * self, GVariant * body)
   GST_OBJECT_UNLOCK (self);
 
   /* Our own path: across a VM boundary it differs from the sender's. */
+  s->bar = self->bar;
   s->area = shm_area_open (self->area_path,
       allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
   if (!s->area) {
+    if (ask_inline (self, s, file, err->message))
+      return;
     post_area_error (self, err);
     fail (self, "open", err->message);
     session_unref (s);
@@ -457,6 +564,8 @@ handle_mmap (GstShmSrc * self, GVariant * body)
           self->area_path, err->message);
     else
       msg = g_strdup (err->message);
+    if (ask_inline (self, s, file, err->message))
+      return;
     CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
     fail (self, "token", msg);
     session_unref (s);
@@ -464,10 +573,13 @@ handle_mmap (GstShmSrc * self, GVariant * body)
   }
   if (!shm_area_check_token (s->area, &g, s->lane, token, token_bytes,
           token_index)) {
+    g_autofree gchar *cause = g_strdup_printf ("the sender's token was not "
+        "found in \"%s\"", self->area_path);
     g_autofree gchar *msg = g_strdup_printf ("The sender's area \"%s\" and "
-        "the receiver's area \"%s\" do not map the same memory: the "
-        "sender's token was not found in \"%s\"", file, self->area_path,
-        self->area_path);
+        "the receiver's area \"%s\" do not map the same memory: %s", file,
+        self->area_path, cause);
+    if (ask_inline (self, s, file, cause))
+      return;
     CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg),
         ("token check failed"));
     fail (self, "token", msg);
@@ -568,6 +680,21 @@ handle_ready (GstShmSrc * self, GVariant * body)
     fail (self, "protocol", "ready for another session");
     return;
   }
+  if (self->pending->inline_frames) {
+    g_autoptr (GVariant) v = g_variant_lookup_value (body, "inline",
+        G_VARIANT_TYPE_BOOLEAN);
+    if (!v || !g_variant_get_boolean (v)) {
+      CONTROL_ERROR (self, RESOURCE, READ, ("The sender confirmed a session "
+              "in its area, which is not reachable here: %s",
+              self->pending->inline_reason), (NULL));
+      fail (self, "protocol", "ready without inline frames");
+      return;
+    }
+    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("%s; frames come inline over "
+            "the connection (set inline-fallback=false to make this an "
+            "error).", self->pending->inline_reason), (NULL));
+    shm_conn_set_max_payload (self->conn, self->pending->geo.slot_size);
+  }
   g_clear_pointer (&self->session, session_unref);
   self->session = g_steal_pointer (&self->pending);
   self->state = CONN_READY;
@@ -628,7 +755,8 @@ plane_layout_ok (const GstVideoInfo * info, guint n, const guint64 * offs,
 }
 
 static void
-handle_frame (GstShmSrc * self, GVariant * body)
+handle_frame (GstShmSrc * self, GVariant * body, gboolean inline_frame,
+    const guint8 * payload, gsize payload_len)
 {
   g_autoptr (GError) err = NULL;
   Session *s = self->session;
@@ -680,6 +808,18 @@ handle_frame (GstShmSrc * self, GVariant * body)
         "frame before caps");
     goto invalid;
   }
+  if (inline_frame != s->inline_frames) {
+    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        inline_frame ? "an inline frame for a receiver that maps the area"
+        : "a frame in the area for a receiver that gets them inline");
+    goto invalid;
+  }
+  if (inline_frame && payload_len != item->size) {
+    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "an inline frame of %" G_GSIZE_FORMAT " bytes announced as %"
+        G_GUINT64_FORMAT, payload_len, item->size);
+    goto invalid;
+  }
   if (self->wire_is_video) {
     if (!shm_msg_get_u64_array (body, "plane-offsets", GST_VIDEO_MAX_PLANES,
             offs, &n_offs, &err)
@@ -704,9 +844,13 @@ handle_frame (GstShmSrc * self, GVariant * body)
   self->last_seq = seq;
   item->seq = seq;
   item->session = session_ref (s);
+  if (inline_frame)
+    item->payload = g_bytes_new (payload, payload_len);
 
   g_mutex_lock (&self->lock);
   self->frames_received++;
+  if (inline_frame)
+    self->frames_inline++;
   self->last_latency_ns = g_get_monotonic_time () * 1000 - item->send_time;
   /* A live source that is not playing produces nothing. */
   keep = self->playing || !gst_base_src_is_live (GST_BASE_SRC (self));
@@ -783,10 +927,12 @@ on_message (ShmConn * conn, guint32 type, GVariant * body,
         take_caps (self, body, TRUE);
       break;
     case SHM_MSG_FRAME:
+    case SHM_MSG_FRAME_INLINE:
       if (self->state != CONN_READY)
         expected = "frames only when ready";
       else
-        handle_frame (self, body);
+        handle_frame (self, body, type == SHM_MSG_FRAME_INLINE, payload,
+            payload_len);
       break;
     case SHM_MSG_EOS:{
       Item *item = g_new0 (Item, 1);
@@ -852,8 +998,8 @@ on_closed (ShmConn * conn, const GError * error, gpointer user_data)
     return;
   disconnect (self);
 
-  if (error && g_error_matches (error, SHM_PROTO_ERROR,
-          SHM_PROTO_ERROR_MALFORMED)) {
+  if (error && (g_error_matches (error, SHM_PROTO_ERROR,
+              SHM_PROTO_ERROR_MALFORMED) || error->domain == SHM_RING_ERROR)) {
     CONTROL_ERROR (self, RESOURCE, READ, ("%s", error->message), (NULL));
     return;
   }
@@ -918,20 +1064,158 @@ send_accept (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Nothing to talk to yet: tries again after @delay_ms, unless
+ * #GstShmSrc:timeout is over. */
+static void
+keep_waiting (GstShmSrc * self, const gchar * why, guint delay_ms)
+{
+  gint64 now = g_get_monotonic_time ();
+  GstClockTime timeout;
+
+  GST_OBJECT_LOCK (self);
+  timeout = self->timeout;
+  GST_OBJECT_UNLOCK (self);
+  if (!self->said_waiting) {
+    self->said_waiting = TRUE;
+    GST_INFO_OBJECT (self, "waiting for a sender at %s (%s)",
+        self->control_str, why);
+  }
+  if (timeout > 0 && (now - self->waiting_since) * 1000 >= (gint64) timeout) {
+    CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("No sender at %s after "
+            "%.1f s: start a shmsink with path=%s, or raise timeout.",
+            self->control_str, timeout / (gdouble) GST_SECOND,
+            self->area_path), ("%s", why));
+    return;
+  }
+  schedule_connect (self, delay_ms);
+}
+
+/* A connection to a sender: the handshake starts with our hello. */
+static void
+connected (GstShmSrc * self, ShmConn * conn)
+{
+  self->conn = conn;
+  shm_conn_set_max_payload (self->conn, 0);
+  shm_conn_start (self->conn, self->context, &callbacks, self);
+  self->state = CONN_AWAIT_MMAP;
+  self->said_waiting = FALSE;
+  self->said_no_rings = FALSE;
+  self->waiting_since = 0;
+  self->last_message = g_get_monotonic_time ();
+  self->stalled = FALSE;
+  send_hello (self);
+  GST_INFO_OBJECT (self, "connected to %s", shm_conn_get_description (conn));
+}
+
+/* control=ring: claims a lane of the area's rings, then waits for the
+ * sender to acknowledge it. */
+static void
+try_connect_ring (GstShmSrc * self)
+{
+  g_autoptr (GError) err = NULL;
+  ShmArea *area;
+  ShmGeometry geo;
+  GstClockTime peer_timeout;
+  gboolean allow_symlink;
+  guint64 id = 0;
+  guint lane;
+
+  GST_OBJECT_LOCK (self);
+  peer_timeout = self->peer_timeout;
+  allow_symlink = self->allow_symlink;
+  GST_OBJECT_UNLOCK (self);
+
+  if (self->ring_area) {
+    if (shm_ring_acked (self->ring_area, &self->ring_geo, self->ring_lane,
+            self->ring_id)) {
+      g_autofree gchar *desc = g_strdup_printf ("in-band lane %u of %s",
+          self->ring_lane, self->area_path);
+      ShmConn *conn = shm_conn_new_ring (self->ring_area, &self->ring_geo,
+          self->ring_lane, self->ring_id, FALSE, desc);
+      /* the connection gives the lane back when it closes */
+      g_clear_pointer (&self->ring_area, shm_area_unref);
+      connected (self, conn);
+      return;
+    }
+    if (shm_ring_claimed (self->ring_area, &self->ring_geo, self->ring_lane,
+            self->ring_id)
+        && (g_get_monotonic_time () - self->ring_claimed_at) * 1000
+        < (gint64) peer_timeout) {
+      schedule_connect (self, RING_ACK_POLL_MS);
+      return;
+    }
+    /* The sender set the area up again (our claim is gone), or it does not
+     * serve the rings: claim again later. */
+    ring_abandon (self);
+    keep_waiting (self, "the sender did not take this receiver's in-band "
+        "lane", RETRY_MS);
+    return;
+  }
+
+  area = shm_area_open (self->area_path,
+      allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
+  if (!area) {
+    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND))
+      keep_waiting (self, err->message, RETRY_MS);
+    else
+      post_area_error (self, err);
+    return;
+  }
+  if (!shm_area_read_header (area, &geo, &err)) {
+    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC))
+      keep_waiting (self, "no sender has set up the area yet", RETRY_MS);
+    else
+      CONTROL_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+    shm_area_unref (area);
+    return;
+  }
+  if (geo.ring_size < SHM_RING_REGION_SIZE) {
+    if (!self->said_no_rings) {
+      self->said_no_rings = TRUE;
+      GST_ELEMENT_WARNING (self, RESOURCE, READ, ("The area \"%s\" has no "
+              "in-band control rings: its sender does not use control=ring "
+              "(both sides need the same control); waiting.",
+              self->area_path), (NULL));
+    }
+    shm_area_unref (area);
+    keep_waiting (self, "the area has no in-band rings", RETRY_MS);
+    return;
+  }
+  while (id == 0)
+    if (!shm_random_bytes (&id, sizeof id, &err)) {
+      CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", err->message), (NULL));
+      shm_area_unref (area);
+      return;
+    }
+  if (!shm_ring_claim (area, &geo, id, &lane, &err)) {
+    shm_area_unref (area);
+    keep_waiting (self, err->message, RETRY_MS);
+    return;
+  }
+  self->ring_area = area;
+  self->ring_geo = geo;
+  self->ring_lane = lane;
+  self->ring_id = id;
+  self->ring_claimed_at = g_get_monotonic_time ();
+  GST_DEBUG_OBJECT (self, "claimed in-band lane %u", lane);
+  schedule_connect (self, RING_ACK_POLL_MS);
+}
+
 static gboolean
 try_connect (gpointer user_data)
 {
   GstShmSrc *self = user_data;
   g_autoptr (GError) err = NULL;
-  GstClockTime timeout;
   GSocket *sock;
   gchar *peer;
 
   g_clear_pointer (&self->retry_source, g_source_unref);
+  if (self->addr.kind == SHM_ADDRESS_RING) {
+    try_connect_ring (self);
+    return G_SOURCE_REMOVE;
+  }
   sock = shm_address_connect (&self->addr, &err);
   if (!sock) {
-    gint64 now = g_get_monotonic_time ();
-
     if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
@@ -942,22 +1226,7 @@ try_connect (gpointer user_data)
           (NULL));
       return G_SOURCE_REMOVE;
     }
-    GST_OBJECT_LOCK (self);
-    timeout = self->timeout;
-    GST_OBJECT_UNLOCK (self);
-    if (!self->said_waiting) {
-      self->said_waiting = TRUE;
-      GST_INFO_OBJECT (self, "waiting for a sender at %s (%s)",
-          self->control_str, err->message);
-    }
-    if (timeout > 0 && (now - self->waiting_since) * 1000 >= (gint64) timeout) {
-      CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("No sender at %s after "
-              "%.1f s: start a shmsink with path=%s, or raise timeout.",
-              self->control_str, timeout / (gdouble) GST_SECOND,
-              self->area_path), ("%s", err->message));
-      return G_SOURCE_REMOVE;
-    }
-    schedule_connect (self, RETRY_MS);
+    keep_waiting (self, err->message, RETRY_MS);
     return G_SOURCE_REMOVE;
   }
 
@@ -967,17 +1236,8 @@ try_connect (gpointer user_data)
     g_free (peer);
     peer = g_strdup (self->control_str);
   }
-  self->conn = shm_conn_new_socket (sock, peer);
+  connected (self, shm_conn_new_socket (sock, peer));
   g_free (peer);
-  shm_conn_set_max_payload (self->conn, 0);
-  shm_conn_start (self->conn, self->context, &callbacks, self);
-  self->state = CONN_AWAIT_MMAP;
-  self->said_waiting = FALSE;
-  self->waiting_since = 0;
-  self->last_message = g_get_monotonic_time ();
-  self->stalled = FALSE;
-  send_hello (self);
-  GST_INFO_OBJECT (self, "connected to %s", self->control_str);
   return G_SOURCE_REMOVE;
 }
 
@@ -1038,19 +1298,24 @@ gst_shm_src_start (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
   g_autoptr (GError) err = NULL;
-  g_autofree gchar *path = NULL, *control = NULL, *dir = NULL;
+  g_autofree gchar *prop = NULL, *path = NULL, *control = NULL;
+  g_autofree gchar *dir = NULL;
+  ShmBarKind bar;
 
   GST_OBJECT_LOCK (self);
-  path = g_strdup (self->path);
+  prop = g_strdup (self->path);
   control = g_strdup (self->control);
   GST_OBJECT_UNLOCK (self);
 
-  if (path == NULL || *path == '\0') {
+  if (prop == NULL || *prop == '\0') {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No path set: set the \"path\" property to the shared memory file "
             "the sender uses, e.g. path=/dev/shm/NAME."), (NULL));
     return FALSE;
   }
+  path = gst_shm_prepare_path (GST_ELEMENT (self), prop, &bar);
+  if (!path)
+    return FALSE;
   dir = g_path_get_dirname (path);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
@@ -1058,17 +1323,10 @@ gst_shm_src_start (GstBaseSrc * bsrc)
     return FALSE;
   }
   if (!control)
-    control = gst_shm_default_control (path);
+    control = gst_shm_default_control (path, bar);
   if (!shm_address_parse (control, &self->addr, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
         (NULL));
-    return FALSE;
-  }
-  if (self->addr.kind == SHM_ADDRESS_RING) {
-    shm_address_clear (&self->addr);
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("control=ring is not supported yet; use a unix, tcp or vsock "
-            "address."), (NULL));
     return FALSE;
   }
   if (self->addr.kind == SHM_ADDRESS_UNIX) {
@@ -1084,6 +1342,8 @@ gst_shm_src_start (GstBaseSrc * bsrc)
 
   self->area_path = g_steal_pointer (&path);
   self->control_str = g_steal_pointer (&control);
+  self->bar = bar;
+  self->said_no_rings = FALSE;
   self->state = CONN_NONE;
   self->got_eos = FALSE;
   self->said_waiting = FALSE;
@@ -1094,7 +1354,7 @@ gst_shm_src_start (GstBaseSrc * bsrc)
   self->fatal = FALSE;
   self->frames_received = self->frames_pushed = self->frames_zero_copy = 0;
   self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
-  self->sessions = 0;
+  self->frames_inline = self->sessions = 0;
   g_mutex_unlock (&self->lock);
   self->need_segment = TRUE;
 
@@ -1288,18 +1548,17 @@ slot_ref_release (gpointer data)
   g_free (ref);
 }
 
+/* A read-only buffer over a frame in the sender's layout; @notify runs
+ * with @user_data when the buffer is freed. */
 static GstBuffer *
-wrap_slot (GstShmSrc * self, Item * item, guint8 * data)
+wrap_frame (GstShmSrc * self, Item * item, guint8 * data, gpointer user_data,
+    GDestroyNotify notify)
 {
-  SlotRef *ref = g_new (SlotRef, 1);
   GstBuffer *buf = gst_buffer_new ();
 
-  ref->session = session_ref (item->session);
-  ref->slot = item->slot;
-  g_atomic_int_inc (&item->session->held);
   gst_buffer_append_memory (buf,
       gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, data, item->size, 0,
-          item->size, ref, slot_ref_release));
+          item->size, user_data, notify));
   if (self->is_video)
     gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
         GST_VIDEO_INFO_FORMAT (&self->vinfo),
@@ -1309,20 +1568,38 @@ wrap_slot (GstShmSrc * self, Item * item, guint8 * data)
   return buf;
 }
 
-/* Copies a frame out of its slot, into the default layout for raw video. */
+/* The slot itself: it goes back to the sender when the buffer is freed. */
 static GstBuffer *
-copy_slot (GstShmSrc * self, Item * item, guint8 * data)
+wrap_slot (GstShmSrc * self, Item * item, guint8 * data)
+{
+  SlotRef *ref = g_new (SlotRef, 1);
+
+  ref->session = session_ref (item->session);
+  ref->slot = item->slot;
+  g_atomic_int_inc (&item->session->held);
+  return wrap_frame (self, item, data, ref, slot_ref_release);
+}
+
+/* Copies the frame in @in (the sender's layout; consumed) into memory of
+ * our own: in the default layout when @default_layout and the frame is raw
+ * video, else byte for byte with the sender's GstVideoMeta.  @wc: @in lies
+ * in a write-combined or uncached BAR, read with streaming loads. */
+static GstBuffer *
+copy_frame (GstShmSrc * self, Item * item, GstBuffer * in, gboolean wc,
+    gboolean default_layout)
 {
   GstBuffer *out = NULL;
 
-  if (self->is_video && self->copy_pool
-      && gst_buffer_pool_acquire_buffer (self->copy_pool, &out,
-          NULL) == GST_FLOW_OK) {
-    GstBuffer *in = wrap_slot (self, item, data);
+  if (default_layout && self->is_video && self->copy_pool) {
     GstVideoFrame src, dst;
     gboolean ok = FALSE;
 
-    if (gst_video_frame_map (&src, &self->vinfo, in, GST_MAP_READ)) {
+    /* one pass of streaming loads first: the frame copy reads rows */
+    if (wc)
+      in = copy_frame (self, item, in, TRUE, FALSE);
+    if (gst_buffer_pool_acquire_buffer (self->copy_pool, &out,
+            NULL) == GST_FLOW_OK
+        && gst_video_frame_map (&src, &self->vinfo, in, GST_MAP_READ)) {
       if (gst_video_frame_map (&dst, &self->vinfo, out, GST_MAP_WRITE)) {
         ok = gst_video_frame_copy (&dst, &src);
         gst_video_frame_unmap (&dst);
@@ -1330,22 +1607,39 @@ copy_slot (GstShmSrc * self, Item * item, guint8 * data)
       gst_video_frame_unmap (&src);
     }
     gst_buffer_unref (in);
-    if (ok)
-      return out;
-    gst_buffer_unref (out);
-    return NULL;
+    if (!ok)
+      gst_clear_buffer (&out);
+    return out;
   }
 
-  out = gst_buffer_new_allocate (NULL, item->size, NULL);
-  gst_buffer_fill (out, 0, data, item->size);
-  if (self->is_video)
-    gst_buffer_add_video_meta_full (out, GST_VIDEO_FRAME_FLAG_NONE,
-        GST_VIDEO_INFO_FORMAT (&self->vinfo),
-        GST_VIDEO_INFO_WIDTH (&self->vinfo),
-        GST_VIDEO_INFO_HEIGHT (&self->vinfo), item->n_planes,
-        item->plane_offsets, item->plane_strides);
-  session_release (item->session, item->slot);
-  return out;
+  {
+    GstMapInfo src, dst;
+
+    out = gst_buffer_new_allocate (NULL, item->size, NULL);
+    if (!out || !gst_buffer_map (in, &src, GST_MAP_READ)) {
+      gst_buffer_unref (in);
+      gst_clear_buffer (&out);
+      return NULL;
+    }
+    if (gst_buffer_map (out, &dst, GST_MAP_WRITE)) {
+      if (wc)
+        shm_copy_from_wc (dst.data, src.data, item->size);
+      else
+        memcpy (dst.data, src.data, item->size);
+      gst_buffer_unmap (out, &dst);
+    } else {
+      gst_clear_buffer (&out);
+    }
+    gst_buffer_unmap (in, &src);
+    gst_buffer_unref (in);
+    if (out && self->is_video)
+      gst_buffer_add_video_meta_full (out, GST_VIDEO_FRAME_FLAG_NONE,
+          GST_VIDEO_INFO_FORMAT (&self->vinfo),
+          GST_VIDEO_INFO_WIDTH (&self->vinfo),
+          GST_VIDEO_INFO_HEIGHT (&self->vinfo), item->n_planes,
+          item->plane_offsets, item->plane_strides);
+    return out;
+  }
 }
 
 /* The sender's due time on CLOCK_MONOTONIC, as running time here.  A frame
@@ -1464,22 +1758,42 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     {
       Session *s = item->session;
+      GstShmSrcReadMode read_mode;
+      gboolean wc, convert, copy;
       guint64 slot_offset;
       guint8 *data;
       GstBuffer *buf;
-      gboolean copy;
 
-      shm_geometry_slot_range (&s->geo, item->slot, &slot_offset);
-      data = shm_area_get_data (s->area) + slot_offset + item->offset;
+      GST_OBJECT_LOCK (self);
+      read_mode = self->read_mode;
+      GST_OBJECT_UNLOCK (self);
+      convert = !self->downstream_meta && !layout_is_default (self, item);
 
-      /* Non-raw data is parsed downstream: never hand out memory the
-       * sender can still change.  Keep one slot for the sender. */
-      copy = !self->is_video
-          || g_atomic_int_get (&s->held) >= (gint) s->geo.n_slots - 1
-          || (!self->downstream_meta && !layout_is_default (self, item));
-      buf = copy ? copy_slot (self, item, data) : wrap_slot (self, item, data);
+      if (item->payload) {
+        /* an inline frame: its bytes are ours already */
+        data = (guint8 *) g_bytes_get_data (item->payload, NULL);
+        buf = wrap_frame (self, item, data, g_bytes_ref (item->payload),
+            (GDestroyNotify) g_bytes_unref);
+        copy = FALSE;
+        if (convert)
+          buf = copy_frame (self, item, buf, FALSE, TRUE);
+      } else {
+        shm_geometry_slot_range (&s->geo, item->slot, &slot_offset);
+        data = shm_area_get_data (s->area) + slot_offset + item->offset;
+        wc = s->bar != SHM_BAR_NONE;
+        /* Non-raw data is parsed downstream: never hand out memory the
+         * sender can still change.  Keep one slot for the sender.  Read
+         * a BAR once, with streaming loads. */
+        copy = !self->is_video || convert
+            || read_mode == GST_SHM_SRC_READ_COPY
+            || (wc && read_mode == GST_SHM_SRC_READ_AUTO)
+            || g_atomic_int_get (&s->held) >= (gint) s->geo.n_slots - 1;
+        buf = wrap_slot (self, item, data);
+        if (copy)
+          buf = copy_frame (self, item, buf, wc, convert);
+      }
       if (!buf) {
-        item_discard (item);
+        item_free (item);
         GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not copy a frame "
                 "out of the shared area."), (NULL));
         return GST_FLOW_ERROR;
@@ -1498,7 +1812,7 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       if (copy) {
         self->frames_copied++;
         self->bytes_copied += item->size;
-      } else {
+      } else if (!item->payload) {
         self->frames_zero_copy++;
       }
       g_mutex_unlock (&self->lock);
@@ -1600,6 +1914,7 @@ get_stats (GstShmSrc * self)
       "frames-copied", G_TYPE_UINT64, self->frames_copied,
       "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "frames-inline", G_TYPE_UINT64, self->frames_inline,
       "sessions", G_TYPE_UINT64, self->sessions,
       "last-latency", G_TYPE_INT64, self->last_latency_ns, NULL);
   g_mutex_unlock (&self->lock);
@@ -1634,6 +1949,12 @@ gst_shm_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_ALLOW_SYMLINK:
       self->allow_symlink = g_value_get_boolean (value);
+      break;
+    case PROP_READ_MODE:
+      self->read_mode = g_value_get_enum (value);
+      break;
+    case PROP_INLINE_FALLBACK:
+      self->inline_fallback = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1675,6 +1996,12 @@ gst_shm_src_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_ALLOW_SYMLINK:
       g_value_set_boolean (value, self->allow_symlink);
       break;
+    case PROP_READ_MODE:
+      g_value_set_enum (value, self->read_mode);
+      break;
+    case PROP_INLINE_FALLBACK:
+      g_value_set_boolean (value, self->inline_fallback);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1703,6 +2030,8 @@ gst_shm_src_init (GstShmSrc * self)
   self->timeout = DEFAULT_TIMEOUT;
   self->peer_timeout = DEFAULT_PEER_TIMEOUT;
   self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
+  self->read_mode = DEFAULT_READ_MODE;
+  self->inline_fallback = DEFAULT_INLINE_FALLBACK;
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_do_timestamp (GST_BASE_SRC (self), FALSE);
@@ -1726,18 +2055,34 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
    * GstShmSrc:path:
    *
    * This receiver's own path to the sender's memory: the same /dev/shm
-   * file on one host, the ivshmem BAR (resource2_wc) in a guest.
+   * file on one host; in a QEMU guest, BAR 2 of the ivshmem device,
+   * /sys/bus/pci/devices/0000:00:04.0/resource2_wc (write-combined; or
+   * resource2, uncached).  ivshmem:N names BAR 2 of the Nth ivshmem device
+   * (PCI id 1af4:1110, counted from 0 in PCI address order) and
+   * ivshmem:0000:00:04.0 the one at that address.  A disabled device is
+   * enabled (root only; otherwise the error says the command to run).
    */
   g_object_class_install_property (gobject_class, PROP_PATH,
       g_param_spec_string ("path", "Path",
           "Shared memory file the sender uses, as seen from here: "
-          "/dev/shm/NAME, or an ivshmem BAR such as "
-          "/sys/bus/pci/devices/0000:00:04.0/resource2_wc", NULL, ready));
+          "/dev/shm/NAME, or in a QEMU guest an ivshmem BAR such as "
+          "/sys/bus/pci/devices/0000:00:04.0/resource2_wc, or ivshmem:N",
+          NULL, ready));
 
+  /**
+   * GstShmSrc:control:
+   *
+   * The sender's control address, as given to its shmsink:
+   * unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (CID 2 or "host" for the
+   * host seen from a guest) or ring for the in-band control rings inside
+   * the area (both sides must use ring).  By default, the unix socket
+   * PATH.sock beside the area file, and ring for a PCI BAR path.
+   */
   g_object_class_install_property (gobject_class, PROP_CONTROL,
       g_param_spec_string ("control", "Control address",
-          "Control address of the sender: unix:PATH, tcp:HOST:PORT or "
-          "vsock:CID:PORT (default: unix:<path>.sock)", NULL, ready));
+          "Control address of the sender: unix:PATH, tcp:HOST:PORT, "
+          "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a "
+          "PCI BAR)", NULL, ready));
 
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Is live",
@@ -1763,12 +2108,48 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
           DEFAULT_ALLOW_SYMLINK, ready));
 
   /**
+   * GstShmSrc:read-mode:
+   *
+   * How frames leave the area.  A guest maps an ivshmem BAR write-combined
+   * (resource2_wc) or uncached (resource2): the CPU does not cache reads of
+   * it, so every element downstream that reads a frame in place would read
+   * it at uncached speed, again and again.  In auto mode shmsrc copies each
+   * frame out of a BAR once, with streaming loads (SSE4.1 MOVNTDQA, which
+   * read write-combined memory a whole line at a time), into memory of its
+   * own, and gives the slot back at once; frames in an ordinary file are
+   * pushed in place.  in-place also pushes frames of a BAR in place (for a
+   * downstream that reads each byte once, such as an encoder that uploads
+   * the frame); copy copies every frame.
+   */
+  g_object_class_install_property (gobject_class, PROP_READ_MODE,
+      g_param_spec_enum ("read-mode", "Read mode",
+          "Push frames in place or copy them out of the area (auto: copy "
+          "out of a PCI BAR only)", GST_TYPE_SHM_SRC_READ_MODE,
+          DEFAULT_READ_MODE, ready));
+
+  /**
+   * GstShmSrc:inline-fallback:
+   *
+   * Over a TCP or vsock control connection, when this receiver cannot map
+   * the sender's area (the token check fails: the sender runs on another
+   * machine), ask for the frames inline over the connection instead, with
+   * a warning on the bus (stats: frames-inline).  When FALSE, that is an
+   * error, as it always is over a unix socket or the in-band rings.
+   */
+  g_object_class_install_property (gobject_class, PROP_INLINE_FALLBACK,
+      g_param_spec_boolean ("inline-fallback", "Inline fallback",
+          "Receive frames through a TCP/vsock connection when the sender's "
+          "area is not the memory mapped here (FALSE: that is an error)",
+          DEFAULT_INLINE_FALLBACK, ready));
+
+  /**
    * GstShmSrc:stats:
    *
    * frames-received, frames-pushed, frames-zero-copy (pushed in place),
    * frames-copied and bytes-copied (copied out of the area), frames-dropped
-   * (arrived while not playing), sessions, last-latency (ns from the
-   * sender's send to arrival, same host only).
+   * (arrived while not playing), frames-inline (received through the
+   * connection, see #GstShmSrc:inline-fallback), sessions, last-latency
+   * (ns from the sender's send to arrival, same host only).
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics", "Frame counters",

@@ -86,10 +86,47 @@ gst_shm_clock_diff (GstElement * element, gboolean uses_monotonic)
   return diff;
 }
 
-/* The control socket beside an area file: PATH.sock. */
+/**
+ * gst_shm_prepare_path:
+ * @kind: (out): whether the path is a PCI BAR, and of which kind
+ *
+ * Turns the "path" property into the file to map: resolves the ivshmem
+ * discovery form (ivshmem:N, ivshmem:PCI-ADDRESS), and for a BAR checks
+ * that the device is an ivshmem device and enables it when it is disabled
+ * (which needs root).  Posts an element error when that fails.
+ *
+ * Returns: (transfer full) (nullable): the path to map.
+ */
 gchar *
-gst_shm_default_control (const gchar * path)
+gst_shm_prepare_path (GstElement * element, const gchar * path,
+    ShmBarKind * kind)
 {
+  g_autoptr (GError) err = NULL;
+  gchar *file;
+
+  file = shm_ivshmem_resolve (path, "/sys", &err);
+  if (!file) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s (path=%s).",
+            err->message, path), (NULL));
+    return NULL;
+  }
+  if (!shm_ivshmem_prepare (file, TRUE, kind, &err)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ_WRITE, ("%s.",
+            err->message), (NULL));
+    g_free (file);
+    return NULL;
+  }
+  return file;
+}
+
+/* The control channel when none is set: a unix socket PATH.sock beside an
+ * area file, the in-band rings for a PCI BAR (a guest has no place to
+ * share a socket with its peer). */
+gchar *
+gst_shm_default_control (const gchar * path, ShmBarKind kind)
+{
+  if (kind != SHM_BAR_NONE)
+    return g_strdup ("ring");
   return g_strdup_printf ("unix:%s.sock", path);
 }
 

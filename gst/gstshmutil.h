@@ -9,6 +9,8 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include "shmivshmem.h"
+
 G_BEGIN_DECLS
 
 /* Name of the element messages posted on the bus about peers. */
@@ -43,7 +45,9 @@ gst_shm_time_to_wire (GstClockTime t)
   return GST_CLOCK_TIME_IS_VALID (t) ? t : G_MAXUINT64;
 }
 
-gchar *gst_shm_default_control (const gchar * path);
+gchar *gst_shm_prepare_path (GstElement * element, const gchar * path,
+    ShmBarKind * kind);
+gchar *gst_shm_default_control (const gchar * path, ShmBarKind kind);
 
 gboolean gst_shm_raw_video_info (GstVideoInfo * info, GstCaps * caps);
 

@@ -385,12 +385,27 @@ run_sender (void)
 
 /* --- receiver ------------------------------------------------------------ */
 
+/* A sysfs BAR path goes through symbolic links: the mapping is listed
+ * under the real path. */
+static gchar *area_real;
+
+static gboolean
+mapping_is (const gchar * p, const gchar * path)
+{
+  gsize n = strlen (path);
+
+  return strncmp (p, path, n) == 0 && (p[n] == '\0'
+      || g_str_equal (p + n, " (deleted)"));
+}
+
 static void
 read_area_ranges (void)
 {
   gchar *maps = NULL;
   gchar **lines;
 
+  if (!area_real)
+    area_real = realpath (opt_path, NULL);
   g_array_set_size (area_ranges, 0);
   if (!g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL))
     return;
@@ -400,10 +415,8 @@ read_area_ranges (void)
     guint64 start, end;
     if (!p)
       continue;
-    if (!g_str_has_prefix (p, opt_path))
-      continue;
-    if (p[strlen (opt_path)] != '\0' && !g_str_equal (p + strlen (opt_path),
-            " (deleted)"))
+    if (!mapping_is (p, opt_path) && !(area_real && mapping_is (p,
+                area_real)))
       continue;
     if (sscanf (*l, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x",
             &start, &end) == 2) {

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# gst-shm: control channels other than the default unix socket, on this
+# host: the in-band rings, TCP (zero-copy, and frames inline when the peers
+# do not share memory), and PCI BAR paths on a sysfs-like tree of files.
+#
+#   control.sh CASE
+set -u
+
+case_name=$1
+. "$(dirname "$0")/lib.sh"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+magic_of() {
+  head -c 8 "$1" | od -An -tx1 | tr -d ' \n'
+}
+
+# fake_device ADDR VENDOR DEVICE ENABLE: a PCI function under $T/sys
+fake_device() {
+  local d=$T/sys/bus/pci/devices/$1
+  mkdir -p "$d"
+  echo "$2" >"$d/vendor"
+  echo "$3" >"$d/device"
+  echo "$4" >"$d/enable"
+  truncate -s 4M "$d/resource2"
+  truncate -s 4M "$d/resource2_wc"
+  chmod 755 "$T/sys" "$T/sys/bus" "$T/sys/bus/pci" "$T/sys/bus/pci/devices" "$d"
+  echo "$d"
+}
+
+case $case_name in
+ring)
+  # No socket at all: the control messages go through the area.
+  bg send "$peer" send --path "$P" --frames 90 --control ring \
+    --sink-props "size=4194304"
+  bg recv "$peer" recv --path "$P" --control ring --expect 90 --not-live \
+    --require-zero-copy
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=90"
+  expect_log recv "event=(string)connected, peer=(string)\"in-band\\ lane\\ 0\\ of\\ $P\""
+  expect_stat send frames-zero-copy 90
+  same_caps send recv
+  [ ! -e "$P.sock" ] || fail "a socket was created"
+  expect_gone
+  ;;
+
+ring-existing-file)
+  # A QEMU backing file: used as it is, left in place, no longer marked as
+  # an area once the sender stops.  The receiver starts first.
+  truncate -s 4M "$P"
+  bg recv "$peer" recv --path "$P" --control ring --expect 60 --not-live \
+    --require-zero-copy
+  sleep 0.3
+  bg send "$peer" send --path "$P" --frames 60 --control ring
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=60"
+  [ "$(stat -c %s "$P")" = 4194304 ] || fail "the file changed size"
+  [ "$(magic_of "$P")" = 0000000000000000 ] || fail "magic still set"
+  rm -f "$P"
+  ;;
+
+ring-two-receivers)
+  bg send "$peer" send --path "$P" --frames 60 --control ring \
+    --sink-props "size=4194304 min-receivers=2"
+  bg recv1 "$peer" recv --path "$P" --control ring --expect 60 --not-live
+  bg recv2 "$peer" recv --path "$P" --control ring --expect 60 --not-live
+  expect_rc recv1 0
+  expect_rc recv2 0
+  expect_rc send 0
+  expect_log recv1 "bad=0 gaps=0"
+  expect_log recv2 "bad=0 gaps=0"
+  expect_gone
+  ;;
+
+ring-no-size)
+  run sink gst-launch-1.0 videotestsrc num-buffers=1 \
+    ! shmsink path="$P" control=ring
+  expect_failed sink
+  expect_log sink "control=ring needs an area of a known size before any caps: \"$P\" does not exist, so set the size property (bytes), or create the file first."
+  expect_gone
+  ;;
+
+ring-mismatch)
+  # The sender listens on its unix socket; a receiver told to use the rings
+  # says why it waits, then gives up.
+  bg send gst-launch-1.0 videotestsrc is-live=true \
+    ! video/x-raw,width=320,height=240 ! shmsink path="$P" \
+    wait-for-receiver=false
+  wait_area "$P"
+  run recv gst-launch-1.0 shmsrc path="$P" control=ring timeout=2000000000 \
+    ! fakesink
+  expect_failed recv
+  expect_log recv "The area \"$P\" has no in-band control rings: its sender does not use control=ring (both sides need the same control); waiting."
+  expect_log recv "No sender at ring after 2.0 s"
+  stop send
+  expect_rc send 0
+  expect_gone
+  ;;
+
+tcp)
+  # TCP control on one host: the memory is shared, frames stay in place.
+  port=$(free_port)
+  bg send "$peer" send --path "$P" --frames 60 \
+    --control "tcp:127.0.0.1:$port"
+  bg recv "$peer" recv --path "$P" --control "tcp:127.0.0.1:$port" \
+    --expect 60 --not-live --require-zero-copy
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=60"
+  expect_stat send frames-zero-copy 60
+  expect_stat send frames-inline 0
+  same_caps send recv
+  expect_gone
+  ;;
+
+tcp-inline)
+  # The receiver's path is not the sender's memory (as on another host):
+  # the token check fails, frames travel inline, both sides warn.
+  port=$(free_port)
+  bg send "$peer" send --path "$P" --frames 60 --live \
+    --control "tcp:127.0.0.1:$port"
+  bg recv "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=0"
+  expect_stat send frames-inline 60
+  expect_stat recv frames-inline 60
+  expect_log send "The sender's area \"$P\" and the receiver's area \"$T/elsewhere\" do not map the same memory: Could not open \"$T/elsewhere\": No such file or directory; frames go to tcp:127.0.0.1:"
+  expect_log send "inline over the connection (set inline-fallback=false to make this an error)."
+  expect_log recv "The sender's area \"$P\" and the receiver's area \"$T/elsewhere\" do not map the same memory: Could not open \"$T/elsewhere\": No such file or directory; frames come inline over the connection (set inline-fallback=false to make this an error)."
+  same_caps send recv
+  expect_gone
+  [ ! -e "$T/elsewhere" ] || fail "the receiver created a file"
+  ;;
+
+tcp-inline-off)
+  # The same, with inline-fallback=false on either side: an error on both
+  # sides that says the two do not map the same memory.
+  port=$(free_port)
+  bg send "$peer" send --path "$P" --frames 60 \
+    --control "tcp:127.0.0.1:$port" --sink-props "inline-fallback=false"
+  bg recv "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live
+  expect_rc recv 1
+  expect_rc send 1
+  expect_log send "The sender's area \"$P\" and the receiver's area \"$T/elsewhere\" do not map the same memory: Could not open \"$T/elsewhere\": No such file or directory"
+  expect_log recv "do not map the same memory: Could not open"
+  expect_gone
+  port=$(free_port)
+  bg send2 "$peer" send --path "$P" --frames 60 \
+    --control "tcp:127.0.0.1:$port"
+  bg recv2 "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live \
+    --src-props "inline-fallback=false timeout=3000000000"
+  expect_rc recv2 1
+  expect_log recv2 "Could not open \"$T/elsewhere\": No such file or directory"
+  stop send2
+  rc send2 >/dev/null
+  expect_log send2 "Receiver tcp:127.0.0.1:"
+  expect_gone
+  ;;
+
+bar-not-ivshmem)
+  d=$(fake_device 0000:00:05.0 0x8086 0x100e 1)
+  run src gst-launch-1.0 shmsrc path="$d/resource2_wc" ! fakesink
+  expect_failed src
+  expect_log src "\"$d/resource2_wc\" is a BAR of PCI device 0000:00:05.0, which is not an ivshmem device (vendor:device 8086:100e, expected 1af4:1110)."
+  run sink gst-launch-1.0 videotestsrc num-buffers=1 \
+    ! shmsink path="$d/resource2"
+  expect_failed sink
+  expect_log sink "which is not an ivshmem device"
+  ;;
+
+bar-disabled)
+  # A disabled device that this user may not enable: the error says the
+  # command to run.  (CI runs as root: the case runs as nobody.)
+  d=$(fake_device 0000:00:04.0 0x1af4 0x1110 0)
+  chmod 644 "$d/enable"
+  export GST_REGISTRY_1_0=$T/registry-nobody.bin
+  touch "$GST_REGISTRY_1_0"
+  chmod 666 "$GST_REGISTRY_1_0"
+  run src setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    env HOME="$T" gst-launch-1.0 shmsrc path="$d/resource2_wc" ! fakesink
+  expect_failed src
+  expect_log src "The ivshmem device 0000:00:04.0 is disabled and could not be enabled (Permission denied): run \"echo 1 > $d/enable\" as root."
+  [ "$(cat "$d/enable")" = 0 ] || fail "enable changed"
+  ;;
+
+*)
+  fail "unknown case $case_name"
+  ;;
+esac
+echo "PASS: $case_name"
