@@ -1235,7 +1235,7 @@ gst_shm_sink_stop (GstBaseSink * bsink)
     ShmArea *area = gst_shm_slots_get_area (self->slots);
     /* A file we did not create stays, but no longer holds a served area. */
     if (!shm_area_is_created (area))
-      shm_area_clear_magic (area);
+      shm_area_retire (area);
     shm_area_unlink (area, NULL);
     g_clear_pointer (&self->slots, gst_shm_slots_unref);
   }

@@ -851,7 +851,9 @@ handle_frame (GstShmSrc * self, GVariant * body, gboolean inline_frame,
   self->frames_received++;
   if (inline_frame)
     self->frames_inline++;
-  self->last_latency_ns = g_get_monotonic_time () * 1000 - item->send_time;
+  /* (another kernel's CLOCK_MONOTONIC cannot be compared with ours) */
+  if (s->same_boot)
+    self->last_latency_ns = g_get_monotonic_time () * 1000 - item->send_time;
   /* A live source that is not playing produces nothing. */
   keep = self->playing || !gst_base_src_is_live (GST_BASE_SRC (self));
   if (keep) {

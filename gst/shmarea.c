@@ -526,6 +526,22 @@ shm_area_clear_magic (ShmArea * area)
   __atomic_thread_fence (__ATOMIC_SEQ_CST);
 }
 
+/**
+ * shm_area_retire:
+ *
+ * Sink, when it stops serving a file it did not create (a QEMU backing
+ * file, a BAR): the magic goes to zero first, then the rest of the first
+ * header line, so that the file reads as blank again and the next sink
+ * takes it as it would a new one.
+ */
+void
+shm_area_retire (ShmArea * area)
+{
+  shm_area_clear_magic (area);
+  memset (area->data + 8, 0, 56);
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+}
+
 void
 shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames)
 {

@@ -156,6 +156,7 @@ ShmArea *shm_area_create (const gchar * path, guint64 size, guint mode,
     ShmOpenFlags flags, gboolean * created, GError ** error);
 void shm_area_init_header (ShmArea * area, const ShmGeometry * geo);
 void shm_area_clear_magic (ShmArea * area);
+void shm_area_retire (ShmArea * area);
 void shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames);
 gboolean shm_area_unlink (ShmArea * area, GError ** error);
 
