@@ -691,6 +691,11 @@ on_receiver_closed (ShmConn * conn, const GError * error, gpointer user_data)
 {
   Receiver *r = user_data;
 
+  /* a peer that breaks the framing or the rings is worth telling */
+  if (error && (g_error_matches (error, SHM_PROTO_ERROR,
+              SHM_PROTO_ERROR_MALFORMED) || error->domain == SHM_RING_ERROR))
+    GST_ELEMENT_WARNING (r->sink, RESOURCE, READ, ("Dropped receiver %s: %s",
+            r->peer, error->message), (NULL));
   receiver_drop (r->sink, r, "lost",
       error ? error->message : "closed the connection without saying bye");
 }

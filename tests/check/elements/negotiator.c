@@ -4,6 +4,7 @@
  */
 
 #include <gst/check/gstcheck.h>
+#include "check-main.h"
 #include <gst/video/video.h>
 #include <string.h>
 
@@ -311,4 +312,4 @@ negotiator_suite (void)
   return s;
 }
 
-GST_CHECK_MAIN (negotiator);
+SHM_CHECK_MAIN (negotiator);

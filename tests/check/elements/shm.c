@@ -8,6 +8,7 @@
  */
 
 #include <gst/check/gstcheck.h>
+#include "check-main.h"
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
 #include <gio/gunixsocketaddress.h>
@@ -16,6 +17,7 @@
 
 #include "shmarea.h"
 #include "shmproto.h"
+#include "shmring.h"
 
 static gchar *tmpdir;
 static gchar *area_path;
@@ -1143,6 +1145,108 @@ GST_START_TEST (test_src_frame_before_ready)
 
 GST_END_TEST;
 
+/* --- in-band rings ------------------------------------------------------ */
+
+/* Moves the producer index of one ring of @lane beyond the ring, as a
+ * hostile or broken peer would. */
+static void
+spoil_ring (ShmArea * area, const ShmGeometry * geo, guint lane,
+    gboolean r2s)
+{
+  guint8 *half = shm_area_get_data (area) + geo->ring_offset + SHM_RING_TABLE
+      + ((gsize) lane * 2 + (r2s ? 1 : 0)) * SHM_RING_HALF;
+  guint32 prod;
+
+  memcpy (&prod, half, 4);
+  prod = GUINT32_TO_LE (GUINT32_FROM_LE (prod) + SHM_RING_DATA + 1);
+  memcpy (half, &prod, 4);
+}
+
+GST_START_TEST (test_src_ring_index_beyond)
+{
+  guint64 size = shm_geometry_size_needed (2, 4096, SHM_RING_REGION_SIZE);
+  guint64 served[SHM_RING_LANES] = { 0, }, id;
+  ShmArea *area = shm_area_create (area_path, size, 0600, 0, NULL, NULL);
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  GstElement *pipeline;
+  ShmGeometry geo;
+  gchar *desc, *msg;
+  gint lane;
+
+  /* a sender's area with rings, served by this test */
+  fail_unless (area != NULL);
+  fail_unless (shm_geometry_compute (&geo, size, 2, 4096,
+          SHM_RING_REGION_SIZE, NULL));
+  geo.session_id = 42;
+  shm_area_init_header (area, &geo);
+  desc = g_strdup_printf ("shmsrc path=%s control=ring ! fakesink",
+      area_path);
+  pipeline = gst_parse_launch (desc, NULL);
+  g_free (desc);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  while ((lane = shm_ring_accept (area, &geo, served, &id)) < 0) {
+    fail_unless (g_get_monotonic_time () < end, "no lane claimed");
+    g_usleep (5000);
+  }
+  spoil_ring (area, &geo, lane, FALSE);
+  msg = wait_message (pipeline, GST_MESSAGE_ERROR, "the peer's ring index "
+      "is beyond the ring (producer 32769, consumer 0, ring of 32768 bytes)");
+  g_free (msg);
+  stop_pipeline (pipeline);
+  /* the receiver gave its lane back */
+  fail_if (shm_ring_claimed (area, &geo, lane, id));
+  shm_area_unlink (area, NULL);
+  shm_area_unref (area);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sink_ring_index_beyond)
+{
+  GstElement *pipeline;
+  ShmArea *area;
+  ShmGeometry geo;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  guint lane;
+  gchar *desc, *msg;
+
+  desc = g_strdup_printf ("videotestsrc is-live=true ! video/x-raw,"
+      "format=BGRx,width=64,height=48,framerate=30/1 ! shmsink path=%s "
+      "control=ring size=4194304", area_path);
+  pipeline = gst_parse_launch (desc, NULL);
+  g_free (desc);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  /* the area and its rings exist from the start */
+  for (;;) {
+    area = shm_area_open (area_path, 0, NULL);
+    if (area && shm_area_read_header (area, &geo, NULL))
+      break;
+    g_clear_pointer (&area, shm_area_unref);
+    fail_unless (g_get_monotonic_time () < end, "no area with rings");
+    g_usleep (10000);
+  }
+  fail_unless (shm_ring_claim (area, &geo, 77, &lane, NULL));
+  while (!shm_ring_acked (area, &geo, lane, 77)) {
+    fail_unless (g_get_monotonic_time () < end, "lane not acknowledged");
+    g_usleep (5000);
+  }
+  spoil_ring (area, &geo, lane, TRUE);
+  msg = wait_message (pipeline, GST_MESSAGE_WARNING, "Dropped receiver "
+      "in-band lane 0: the peer's ring index is beyond the ring");
+  g_free (msg);
+  /* the sink gave the lane up */
+  while (shm_ring_claimed (area, &geo, lane, 77)) {
+    fail_unless (g_get_monotonic_time () < end, "lane still claimed");
+    g_usleep (5000);
+  }
+  stop_pipeline (pipeline);
+  shm_area_unref (area);
+}
+
+GST_END_TEST;
+
 static Suite *
 shm_suite (void)
 {
@@ -1173,7 +1277,9 @@ shm_suite (void)
   tcase_add_test (tc, test_src_dmabuf_caps);
   tcase_add_test (tc, test_src_bad_frames);
   tcase_add_test (tc, test_src_frame_before_ready);
+  tcase_add_test (tc, test_src_ring_index_beyond);
+  tcase_add_test (tc, test_sink_ring_index_beyond);
   return s;
 }
 
-GST_CHECK_MAIN (shm);
+SHM_CHECK_MAIN (shm);
