@@ -38,7 +38,9 @@
  * falls behind misses frames rather than hold the others back (stats:
  * frames-skipped); a non-live one (is-live=false) gets every frame and
  * paces the sender.  (shmsink keeps no last sample by default:
- * #GstBaseSink:enable-last-sample would pin one slot.)
+ * #GstBaseSink:enable-last-sample would pin one slot.)  Its
+ * #GstBaseSink:processing-deadline is 0: rendering a frame only announces
+ * it.
  *
  * ## Example launch lines
  * |[
@@ -2074,6 +2076,10 @@ gst_shm_sink_init (GstShmSink * self)
   self->inline_fallback = DEFAULT_INLINE_FALLBACK;
   /* A last sample would pin a slot after every frame. */
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
+  /* Rendering is an announcement of a few microseconds: no deadline to
+   * reserve (a live source without buffering, such as ximagesrc, then
+   * needs no queue in front). */
+  gst_base_sink_set_processing_deadline (GST_BASE_SINK (self), 0);
 }
 
 static void

@@ -20,7 +20,7 @@ PACKAGES=(
   # tests in QEMU guests (tests/vm)
   qemu-system-x86 busybox-static xz-utils cpio
   # the ximagesrc test
-  xvfb x11-apps
+  xvfb x11-apps x11-xserver-utils
 )
 
 missing=()
