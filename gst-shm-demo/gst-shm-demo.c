@@ -41,8 +41,9 @@ static GOptionEntry entries[] = {
         "(/sys/bus/pci/devices/0000:00:04.0/resource2_wc); default "
         "/dev/shm/gst-shm-demo", "PATH"},
   {"control", 'c', 0, G_OPTION_ARG_STRING, &opt_control,
-      "Control address (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT); default: "
-        "the unix socket PATH.sock", "ADDR"},
+      "Control address (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT, or ring: "
+        "inside the area, for a QEMU guest and its host); default: the unix "
+        "socket PATH.sock, ring for a BAR", "ADDR"},
   {"size", 's', 0, G_OPTION_ARG_STRING, &opt_size,
       "Frame size WIDTHxHEIGHT (default 1280x720)", "WxH"},
   {"format", 'f', 0, G_OPTION_ARG_STRING, &opt_format,
@@ -215,6 +216,11 @@ zero_copy_text (gchar * buf, gsize len)
 
   if (sink_copied == 0 && src_copied == 0)
     return "yes";
+  /* a guest's BAR is not cached: shmsrc copies each frame out once */
+  if (sink_copied == 0 && src_copied == src_pushed
+      && (g_str_has_prefix (opt_path, "/sys/")
+          || g_str_has_prefix (opt_path, "ivshmem:")))
+    return "in the area, copied out of the BAR once (read-mode=auto)";
   g_snprintf (buf, len, "partly (%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
       " copied in, %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " out)",
       sink_copied, sink_sent, src_copied, src_pushed);
@@ -318,8 +324,12 @@ main (int argc, char **argv)
 
   g_option_context_set_summary (ctx, "Runs a shmsink pipeline and a shmsrc "
       "pipeline on one shared area and shows how fast frames cross.\n"
-      "Run with no options for the demo on this host; see the README for "
-      "a QEMU guest.");
+      "Run with no options for the demo on this host.  To a QEMU guest "
+      "(docs/ivshmem.md): on the host\n"
+      "  gst-shm-demo --role sender --path /dev/shm/ivshmem --control ring\n"
+      "and in the guest, as root\n"
+      "  gst-shm-demo --role receiver "
+      "--path /sys/bus/pci/devices/0000:00:04.0/resource2_wc");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {

@@ -166,6 +166,24 @@ guest-bad-input)
   expect_log bad "needs 3686400; 4 slots of it need an area of 14815232 bytes"
   ;;
 
+demo)
+  # gst-shm-demo as docs/ivshmem.md runs it: the sender on the host, the
+  # receiver in the guest on the BAR.
+  demo=${GST_SHM_DEMO:?}
+  truncate -s 16M "$F"
+  bg send "$demo" --role sender --path "$F" --control ring --size 320x240 \
+    --fps 30 --duration 30 --no-window
+  guest recv --ivshmem "$F:16M" -- "$demo" --role receiver --path "$BAR" \
+    --duration 6 --no-snapshots --no-window
+  expect_rc recv 0
+  expect_match recv "^summary: [1-9][0-9]* frames received in [0-9.]+ s: .* zero-copy in the area, copied out of the BAR once \(read-mode=auto\)"
+  # Ctrl-C, as a user stops it
+  kill -INT "$(pgrep -P "$(cat "$T/send.pid")")"
+  expect_rc send 0
+  expect_match send "^summary: [1-9][0-9]* frames sent"
+  magic_cleared
+  ;;
+
 *)
   fail "unknown case $case_name"
   ;;
