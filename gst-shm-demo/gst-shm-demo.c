@@ -51,12 +51,12 @@ static GOptionEntry entries[] = {
   {"fps", 0, 0, G_OPTION_ARG_INT, &opt_fps, "Frames per second (default 60)",
       "N"},
   {"source", 0, 0, G_OPTION_ARG_STRING, &opt_source,
-      "videotestsrc (default) or ximagesrc (the X screen of $DISPLAY)",
+        "videotestsrc (default) or ximagesrc (the X screen of $DISPLAY)",
       "SOURCE"},
   {"duration", 'd', 0, G_OPTION_ARG_INT, &opt_duration,
       "Stop after this many seconds (default: run until Ctrl-C)", "S"},
   {"snapshot-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_snapshot_dir,
-      "Where received frames are saved as gst-shm-demo-N.png (default .)",
+        "Where received frames are saved as gst-shm-demo-N.png (default .)",
       "DIR"},
   {"snapshot-every", 0, 0, G_OPTION_ARG_INT, &opt_snapshot_every,
       "Seconds between snapshots (default 5)", "S"},
@@ -136,8 +136,7 @@ count_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
 
   __atomic_fetch_add (&demo.frames, 1, __ATOMIC_RELAXED);
-  __atomic_fetch_add (&demo.bytes, gst_buffer_get_size (buf),
-      __ATOMIC_RELAXED);
+  __atomic_fetch_add (&demo.bytes, gst_buffer_get_size (buf), __ATOMIC_RELAXED);
   if (g_atomic_int_compare_and_exchange (&demo.want_snapshot, TRUE, FALSE)) {
     /* a private copy: the slot goes back to the sender at once */
     GstCaps *caps = gst_pad_get_current_caps (pad);
@@ -383,7 +382,9 @@ main (int argc, char **argv)
           "videoconvert ! videoscale ! videorate ! %s ! shmsink name=sink "
           "path=\"%s\"%s", caps, opt_path, control);
     else
-      sender_desc = g_strdup_printf ("videotestsrc is-live=true pattern=smpte horizontal-speed=4 "
+      sender_desc =
+          g_strdup_printf
+          ("videotestsrc is-live=true pattern=smpte horizontal-speed=4 "
           "! %s ! shmsink name=sink path=\"%s\"%s", caps, opt_path, control);
     g_free (caps);
     demo.sender = launch (sender_desc, "sender");
@@ -403,8 +404,7 @@ main (int argc, char **argv)
       return 1;
     demo.src = gst_bin_get_by_name (GST_BIN (demo.receiver), "src");
     pad = gst_element_get_static_pad (demo.src, "src");
-    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_probe, NULL,
-        NULL);
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_probe, NULL, NULL);
     gst_object_unref (pad);
   }
 
@@ -436,8 +436,7 @@ main (int argc, char **argv)
     guint64 bytes = __atomic_load_n (&demo.bytes, __ATOMIC_RELAXED);
     gchar zbuf[128];
     g_print ("\nsummary: %" G_GUINT64_FORMAT " frames received in %.1f s: "
-        "%.1f fps, %.2f GB/s", frames, secs, frames / secs,
-        bytes / secs / 1e9);
+        "%.1f fps, %.2f GB/s", frames, secs, frames / secs, bytes / secs / 1e9);
     if (demo.latency_n)
       g_print (", latency %.2f ms average, %.2f ms max", demo.latency_sum_ms
           / demo.latency_n, demo.latency_max_ms);

@@ -331,8 +331,7 @@ gst_shm_negotiator_intersect (GstShmNegotiator * n, GstCaps * filter,
     for (guint i = 0; i < n->receivers->len; i++) {
       Receiver *r = g_ptr_array_index (n->receivers, i);
       gchar *c = gst_caps_to_string (r->caps);
-      g_string_append_printf (s, "%s %s accepts %s", i ? ";" : "", r->name,
-          c);
+      g_string_append_printf (s, "%s %s accepts %s", i ? ";" : "", r->name, c);
       g_free (c);
     }
     *conflict = g_string_free (s, FALSE);

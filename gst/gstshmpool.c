@@ -203,8 +203,7 @@ gst_shm_slots_unclaim (GstShmSlots * slots, guint slot)
 /* Marks @slot as held by every receiver lane set in @lanes.  Called before
  * the frame is announced, so that a quick release never comes first. */
 void
-gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes,
-    guint64 seq)
+gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes, guint64 seq)
 {
   g_mutex_lock (&slots->lock);
   slots->seq[slot] = seq;
@@ -311,8 +310,7 @@ typedef GstAllocator GstShmSlotAllocator;
 typedef GstAllocatorClass GstShmSlotAllocatorClass;
 
 static GType gst_shm_slot_allocator_get_type (void);
-G_DEFINE_TYPE (GstShmSlotAllocator, gst_shm_slot_allocator,
-    GST_TYPE_ALLOCATOR);
+G_DEFINE_TYPE (GstShmSlotAllocator, gst_shm_slot_allocator, GST_TYPE_ALLOCATOR);
 
 static GstAllocator *slot_allocator;
 

@@ -220,8 +220,7 @@ struct _GstShmSink
 G_DEFINE_TYPE (GstShmSink, gst_shm_sink, GST_TYPE_BASE_SINK);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
     GST_TYPE_SHM_SINK,
-    GST_DEBUG_CATEGORY_INIT (gst_shm_sink_debug, "shmsink", 0,
-        "gst-shm sink"));
+    GST_DEBUG_CATEGORY_INIT (gst_shm_sink_debug, "shmsink", 0, "gst-shm sink"));
 
 static gboolean gst_shm_sink_stop (GstBaseSink * bsink);
 static void receiver_drop (GstShmSink * self, Receiver * r,
@@ -272,8 +271,7 @@ post_area_error (GstShmSink * self, const GError * err)
           (NULL));
       break;
     default:
-      GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s", err->message),
-          (NULL));
+      GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s", err->message), (NULL));
       break;
   }
 }
@@ -504,8 +502,7 @@ handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
-  if (session != r->session || !self->slots
-      || session != self->geo.session_id) {
+  if (session != r->session || !self->slots || session != self->geo.session_id) {
     /* A reply to a handshake that an area change has replaced. */
     g_mutex_unlock (&self->lock);
     GST_DEBUG_OBJECT (self, "stale mmap reply from %s", r->peer);
@@ -523,8 +520,7 @@ handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
   else if (!ok)
     msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
         "area \"%s\" do not map the same memory: the receiver's token was "
-        "not found in \"%s\"", self->area_path, r->peer_path,
-        self->area_path);
+        "not found in \"%s\"", self->area_path, r->peer_path, self->area_path);
   if (!ok && fallback) {
     /* Peers on different machines: the bytes go through the connection */
     r->inline_frames = TRUE;
@@ -541,8 +537,7 @@ handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
     gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
         session, "frames inline");
   } else if (ok) {
-    GST_INFO_OBJECT (self, "%s verified %s both ways", r->peer,
-        r->peer_path);
+    GST_INFO_OBJECT (self, "%s verified %s both ways", r->peer, r->peer_path);
     gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
         session, NULL);
   } else {
@@ -1128,8 +1123,7 @@ gst_shm_sink_start (GstBaseSink * bsink)
   if (!control)
     control = gst_shm_default_control (path, bar);
   if (!shm_address_parse (control, &addr, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
-        (NULL));
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
     return FALSE;
   }
   if (!check_area_path (self, path, dir)) {
@@ -1650,8 +1644,7 @@ send_inline_locked (GstShmSink * self, Receiver * r, GVariant * body,
     self->frames_skipped++;
     return;
   }
-  if (shm_conn_send_raw (r->conn, SHM_MSG_FRAME_INLINE, body, data, size,
-          NULL))
+  if (shm_conn_send_raw (r->conn, SHM_MSG_FRAME_INLINE, body, data, size, NULL))
     self->frames_inline++;
 }
 
@@ -1765,8 +1758,7 @@ again:
    * receiver furthest behind misses it (and sees a gap) if it still holds
    * a frame at least n_slots - 1 frames old.  A non-live receiver asks for
    * every frame and paces the sender, as a single receiver does. */
-  if (self->n_ready > 1 && live_lanes
-      && gst_shm_slots_count_free (slots) == 0) {
+  if (self->n_ready > 1 && live_lanes && gst_shm_slots_count_free (slots) == 0) {
     guint64 oldest;
     gint lag = gst_shm_slots_furthest_behind (slots, live_lanes, &oldest);
     if (lag >= 0 && seq - oldest >= gst_shm_slots_get_geometry
@@ -1920,8 +1912,7 @@ get_stats (GstShmSink * self)
       "sessions", G_TYPE_UINT64, self->sessions,
       "area-size", G_TYPE_UINT64, self->slots ? self->geo.area_size : 0,
       "n-slots", G_TYPE_UINT, self->slots ? self->geo.n_slots : 0,
-      "slot-size", G_TYPE_UINT64, self->slots ? self->geo.slot_size : 0,
-      NULL);
+      "slot-size", G_TYPE_UINT64, self->slots ? self->geo.slot_size : 0, NULL);
   g_mutex_unlock (&self->lock);
   /* GstBaseSink's own counters (average-rate, dropped, rendered), which
    * this property replaces */
@@ -2225,14 +2216,12 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Frame and receiver counters (with GstBaseSink's)",
-          GST_TYPE_STRUCTURE,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_set_static_metadata (element_class,
       "Shared memory video sink", "Sink/Video",
       "Sends frames through a token-verified shared memory area "
-      "(/dev/shm or QEMU ivshmem) to shmsrc, zero-copy",
-      "gst-shm developers");
+      "(/dev/shm or QEMU ivshmem) to shmsrc, zero-copy", "gst-shm developers");
   gst_element_class_add_static_pad_template (element_class, &sink_template);
 
   element_class->set_clock = GST_DEBUG_FUNCPTR (gst_shm_sink_set_clock);

@@ -418,8 +418,7 @@ static void
 post_area_error (GstShmSrc * self, const GError * err)
 {
   if (err->domain == SHM_AREA_ERROR && err->code == SHM_AREA_ERROR_NOT_FOUND)
-    CONTROL_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
-        (NULL));
+    CONTROL_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message), (NULL));
   else if (err->domain == SHM_AREA_ERROR
       && err->code == SHM_AREA_ERROR_PERMISSION)
     CONTROL_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s", err->message),
@@ -427,8 +426,7 @@ post_area_error (GstShmSrc * self, const GError * err)
   else if (err->domain == SHM_AREA_ERROR
       && (err->code == SHM_AREA_ERROR_SYMLINK
           || err->code == SHM_AREA_ERROR_NOT_REGULAR))
-    CONTROL_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
-        (NULL));
+    CONTROL_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
   else
     CONTROL_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
 }
@@ -456,8 +454,7 @@ ask_inline (GstShmSrc * self, Session * s, const gchar * file,
   g_variant_dict_insert (&d, "session", "t", s->geo.session_id);
   g_variant_dict_insert (&d, "inline", "b", TRUE);
   g_variant_dict_insert (&d, "reason", "s", reason);
-  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d),
-      NULL);
+  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d), NULL);
   g_clear_pointer (&s->area, shm_area_unref);
   s->inline_frames = TRUE;
   s->inline_reason = g_strdup_printf ("The sender's area \"%s\" and the "
@@ -580,8 +577,7 @@ handle_mmap (GstShmSrc * self, GVariant * body)
         self->area_path, cause);
     if (ask_inline (self, s, file, cause))
       return;
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg),
-        ("token check failed"));
+    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), ("token check failed"));
     fail (self, "token", msg);
     session_unref (s);
     return;
@@ -601,8 +597,7 @@ handle_mmap (GstShmSrc * self, GVariant * body)
           SHM_TOKEN_BYTES, 1));
   g_variant_dict_insert (&d, "token_index", "t", my_index);
   g_variant_dict_insert (&d, "token_bytes", "u", SHM_TOKEN_BYTES);
-  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d),
-      NULL);
+  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d), NULL);
 
   g_clear_pointer (&self->pending, session_unref);
   self->pending = s;
@@ -635,8 +630,7 @@ take_caps (GstShmSrc * self, GVariant * body, gboolean required)
     return TRUE;
   if (!caps) {
     if (!err)
-      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-          "no caps");
+      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID, "no caps");
     goto invalid;
   }
   if (gst_shm_raw_video_info (&info, caps)
@@ -1224,8 +1218,7 @@ try_connect (gpointer user_data)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE)) {
       CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("Could not connect to "
-              "the sender at %s: %s", self->control_str, err->message),
-          (NULL));
+              "the sender at %s: %s", self->control_str, err->message), (NULL));
       return G_SOURCE_REMOVE;
     }
     keep_waiting (self, err->message, RETRY_MS);
@@ -1327,8 +1320,7 @@ gst_shm_src_start (GstBaseSrc * bsrc)
   if (!control)
     control = gst_shm_default_control (path, bar);
   if (!shm_address_parse (control, &self->addr, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
-        (NULL));
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
     return FALSE;
   }
   if (self->addr.kind == SHM_ADDRESS_UNIX) {
@@ -1716,8 +1708,7 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
   for (;;) {
     g_mutex_lock (&self->lock);
-    while (g_queue_is_empty (&self->items) && !self->flushing
-        && !self->fatal)
+    while (g_queue_is_empty (&self->items) && !self->flushing && !self->fatal)
       g_cond_wait (&self->cond, &self->lock);
     if (self->flushing) {
       g_mutex_unlock (&self->lock);
@@ -2160,8 +2151,7 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "Shared memory video source", "Source/Video",
       "Receives frames from shmsink through a token-verified shared memory "
-      "area (/dev/shm or a QEMU ivshmem BAR), zero-copy",
-      "gst-shm developers");
+      "area (/dev/shm or a QEMU ivshmem BAR), zero-copy", "gst-shm developers");
   gst_element_class_add_static_pad_template (element_class, &src_template);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_shm_src_change_state);

@@ -24,8 +24,7 @@ parse_port (const gchar * s, guint16 * port, gboolean allow_zero)
 {
   guint64 v;
 
-  if (!g_ascii_string_to_unsigned (s, 10, allow_zero ? 0 : 1, 65535, &v,
-          NULL))
+  if (!g_ascii_string_to_unsigned (s, 10, allow_zero ? 0 : 1, 65535, &v, NULL))
     return FALSE;
   *port = v;
   return TRUE;
@@ -244,8 +243,7 @@ shm_address_listen (const ShmAddress * addr, guint mode, GError ** error)
   }
   if (addr->kind == SHM_ADDRESS_UNIX && chmod (addr->path, mode & 0777) < 0) {
     g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-        "Could not set the mode of \"%s\": %s", addr->path,
-        g_strerror (errno));
+        "Could not set the mode of \"%s\": %s", addr->path, g_strerror (errno));
     unlink (addr->path);
     return NULL;
   }

@@ -156,7 +156,8 @@ shm_geometry_compute (ShmGeometry * geo, guint64 area_size, guint32 n_slots,
   geo->token_offset = SHM_AREA_TOKEN_OFFSET;
   geo->token_lanes = SHM_AREA_TOKEN_LANES;
   geo->token_lane_size = SHM_AREA_TOKEN_LANE_SIZE;
-  geo->ring_offset = ring_size ? SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE : 0;
+  geo->ring_offset =
+      ring_size ? SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE : 0;
   geo->ring_size = align_up (ring_size, SHM_AREA_PAGE);
   geo->slots_offset = slots_offset;
   geo->slot_size = (area_size - slots_offset) / n_slots;
@@ -639,8 +640,7 @@ shm_area_check_header (ShmArea * area, const ShmGeometry * expected,
   if (expected->area_size > area->size) {
     g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
         "the sender's area is %" G_GUINT64_FORMAT " bytes but \"%s\" is only %"
-        G_GUINT64_FORMAT " bytes", expected->area_size, area->path,
-        area->size);
+        G_GUINT64_FORMAT " bytes", expected->area_size, area->path, area->size);
     return FALSE;
   }
   if (!shm_area_read_header (area, &g, error))

@@ -21,7 +21,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-__attribute__((target ("sse4.1")))
+static void copy_stream_sse41 (guint8 * dst, const guint8 * src, gsize n)
+    __attribute__((target ("sse4.1")));
+
 static void
 copy_stream_sse41 (guint8 * dst, const guint8 * src, gsize n)
 {

@@ -72,8 +72,7 @@ shm_msg_encode_into (GByteArray * out, guint32 type, GVariant * body,
   if (body == NULL)
     body = g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0);
   g_variant_ref_sink (body);
-  g_return_val_if_fail (g_variant_is_of_type (body, G_VARIANT_TYPE_VARDICT),
-      0);
+  g_return_val_if_fail (g_variant_is_of_type (body, G_VARIANT_TYPE_VARDICT), 0);
 
   if (G_BYTE_ORDER == G_BIG_ENDIAN)
     le = g_variant_byteswap (body);
@@ -293,8 +292,7 @@ gboolean
 shm_msg_get_bytes (GVariant * body, const gchar * key, gsize min_len,
     gsize max_len, const guint8 ** out, gsize * out_len, GError ** error)
 {
-  g_autoptr (GVariant) v = lookup (body, key, G_VARIANT_TYPE_BYTESTRING,
-      error);
+  g_autoptr (GVariant) v = lookup (body, key, G_VARIANT_TYPE_BYTESTRING, error);
   gsize n;
   const guint8 *d;
 

@@ -51,8 +51,7 @@ u32_at (guint8 * p, gsize off)
 static guint64
 load64 (guint8 * p, gsize off)
 {
-  return GUINT64_FROM_LE (__atomic_load_n (u64_at (p, off),
-          __ATOMIC_ACQUIRE));
+  return GUINT64_FROM_LE (__atomic_load_n (u64_at (p, off), __ATOMIC_ACQUIRE));
 }
 
 static void
@@ -65,8 +64,7 @@ store64 (guint8 * p, gsize off, guint64 v)
 static guint32
 load32 (guint8 * p, gsize off)
 {
-  return GUINT32_FROM_LE (__atomic_load_n (u32_at (p, off),
-          __ATOMIC_ACQUIRE));
+  return GUINT32_FROM_LE (__atomic_load_n (u32_at (p, off), __ATOMIC_ACQUIRE));
 }
 
 static void
@@ -118,8 +116,7 @@ shm_ring_claim (ShmArea * area, const ShmGeometry * geo, guint64 id,
 }
 
 gboolean
-shm_ring_acked (ShmArea * area, const ShmGeometry * geo, guint lane,
-    guint64 id)
+shm_ring_acked (ShmArea * area, const ShmGeometry * geo, guint lane, guint64 id)
 {
   return load64 (table_line (area, geo, lane), T_ACK) == id;
 }
@@ -173,8 +170,7 @@ shm_ring_accept (ShmArea * area, const ShmGeometry * geo,
 }
 
 void
-shm_ring_drop (ShmArea * area, const ShmGeometry * geo, guint lane,
-    guint64 id)
+shm_ring_drop (ShmArea * area, const ShmGeometry * geo, guint lane, guint64 id)
 {
   guint8 *t = table_line (area, geo, lane);
 

@@ -203,8 +203,7 @@ shm_ivshmem_prepare (const gchar * path, gboolean enable, ShmBarKind * kind,
       return TRUE;
     g_set_error (error, SHM_IVSHMEM_ERROR, 0, "The ivshmem device %s is "
         "disabled and could not be enabled (%s): run \"echo 1 > %s\" as "
-        "root", addr, err ? g_strerror (err) : "it still reads 0",
-        enable_file);
+        "root", addr, err ? g_strerror (err) : "it still reads 0", enable_file);
     return FALSE;
   }
   g_set_error (error, SHM_IVSHMEM_ERROR, 0, "The ivshmem device %s is "

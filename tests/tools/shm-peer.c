@@ -102,23 +102,23 @@ static GOptionEntry entries[] = {
   {"switch-at", 0, 0, G_OPTION_ARG_INT, &opt_switch_at,
       "Change the caps (--switch-caps) at this frame", "N"},
   {"switch-caps", 0, 0, G_OPTION_ARG_STRING, &opt_switch_caps,
-      "Sender: the source's new caps; receiver: the capsfilter's new caps",
+        "Sender: the source's new caps; receiver: the capsfilter's new caps",
       "CAPS"},
   {"encode", 0, 0, G_OPTION_ARG_STRING, &opt_encode,
       "Sender: an encoder before shmsink (non-raw caps); frames are then "
         "checked by the checksums both sides print", "ELEMENT"},
   {"caps", 0, 0, G_OPTION_ARG_STRING, &opt_caps,
-      "Receiver: a capsfilter before the sink (what downstream accepts)",
+        "Receiver: a capsfilter before the sink (what downstream accepts)",
       "CAPS"},
   {"free", 0, 0, G_OPTION_ARG_NONE, &opt_free,
       "Sender: only the frame rate is fixed; the source produces what the "
         "receivers prefer", NULL},
   {"allow-gaps", 0, 0, G_OPTION_ARG_NONE, &opt_allow_gaps,
-      "Receiver: missed frames are allowed (they must be marked DISCONT)",
+        "Receiver: missed frames are allowed (they must be marked DISCONT)",
       NULL},
   {"ts", 0, 0, G_OPTION_ARG_STRING, &opt_ts,
-      "Receiver: timestamp check: exact (default with --not-live), "
-      "intervals (live sender and receiver), none (default otherwise)",
+        "Receiver: timestamp check: exact (default with --not-live), "
+        "intervals (live sender and receiver), none (default otherwise)",
       "MODE"},
   {NULL}
 };
@@ -415,8 +415,7 @@ read_area_ranges (void)
     guint64 start, end;
     if (!p)
       continue;
-    if (!mapping_is (p, opt_path) && !(area_real && mapping_is (p,
-                area_real)))
+    if (!mapping_is (p, opt_path) && !(area_real && mapping_is (p, area_real)))
       continue;
     if (sscanf (*l, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x",
             &start, &end) == 2) {

@@ -210,8 +210,7 @@ load_scenario (const gchar * path)
         if (!gst_structure_has_field (s, known_types[k].mandatory[m])) {
           gchar *str = gst_structure_to_string (s);
           ok = bail_out ("%s:%u: Mandatory field '%s' not present in "
-              "structure: %s", path, lineno, known_types[k].mandatory[m],
-              str);
+              "structure: %s", path, lineno, known_types[k].mandatory[m], str);
           g_free (str);
         }
     }
@@ -232,8 +231,7 @@ load_scenario (const gchar * path)
       Action *a = g_new0 (Action, 1);
       a->s = gst_structure_copy (s);
       a->type = gst_structure_get_name (a->s);
-      a->where = g_strdup_printf ("%s:%u", g_path_get_basename (path),
-          lineno);
+      a->where = g_strdup_printf ("%s:%u", g_path_get_basename (path), lineno);
       a->playback_time = -1;
       if (gst_structure_has_field (a->s, "playback-time")
           && !gst_structure_get_double (a->s, "playback-time",
@@ -516,8 +514,7 @@ execute (Action * a)
         return FAILED;
       closure = g_closure_new_simple (sizeof (GClosure), NULL);
       g_closure_set_marshal (closure, any_signal_marshal);
-      signal_id = g_signal_connect_closure (signal_target, sig, closure,
-          FALSE);
+      signal_id = g_signal_connect_closure (signal_target, sig, closure, FALSE);
       if (!signal_id)
         return FAILED;
       return ASYNC;
@@ -690,8 +687,7 @@ bus_cb (GstBus * bus, GstMessage * msg, gpointer data)
       if (GST_MESSAGE_SRC (msg) == GST_OBJECT (pipeline)) {
         GstState old, new, pending;
         gst_message_parse_state_changed (msg, &old, &new, &pending);
-        if (current && new == wanted_state
-            && pending == GST_STATE_VOID_PENDING) {
+        if (current && new == wanted_state && pending == GST_STATE_VOID_PENDING) {
           wanted_state = GST_STATE_VOID_PENDING;
           action_done (current);
         }
@@ -786,8 +782,7 @@ check_frames (void)
 
   g_print ("FRAMES %s\n", d);
   if (opt_check && (n_bad || (!opt_allow_gaps && n_gaps)))
-    report ("critical", "Frames arrived damaged or out of order", opt_check,
-        d);
+    report ("critical", "Frames arrived damaged or out of order", opt_check, d);
   if (opt_min_frames >= 0 && n_frames < (guint) opt_min_frames)
     report ("critical", "Fewer frames than expected", opt_check, d);
   if (opt_caps_changes >= 0 && n_caps_changes != (guint) opt_caps_changes)

@@ -206,14 +206,12 @@ test_tokens (void)
     g_assert_true (shm_token_lane_range (&g, lane, &start, &end));
     g_assert_cmpuint (idx, >=, start);
     g_assert_cmpuint (idx + sizeof tok, <=, end);
-    g_assert_true (shm_area_check_token (area, &g, lane, tok, sizeof tok,
-            idx));
+    g_assert_true (shm_area_check_token (area, &g, lane, tok, sizeof tok, idx));
     /* the answer never overwrites the first token */
     g_assert_true (shm_area_write_token (area, &g, lane, idx, tok2,
             sizeof tok2, &idx2, &err));
     g_assert_true (idx2 + sizeof tok2 <= idx || idx + sizeof tok <= idx2);
-    g_assert_true (shm_area_check_token (area, &g, lane, tok, sizeof tok,
-            idx));
+    g_assert_true (shm_area_check_token (area, &g, lane, tok, sizeof tok, idx));
     g_assert_true (shm_area_check_token (area, &g, lane, tok2, sizeof tok2,
             idx2));
     /* another lane, wrong bytes, indices and lengths out of bounds */

@@ -58,11 +58,9 @@ test_roundtrip (void)
   /* a PCI path keeps its ':' */
   g_assert_cmpstr (file, ==, "/sys/bus/pci/devices/0000:00:04.0/"
       "resource2_wc");
-  g_assert_true (shm_msg_get_u64 (body, "size", 0, G_MAXUINT64, &size,
-          &err));
+  g_assert_true (shm_msg_get_u64 (body, "size", 0, G_MAXUINT64, &size, &err));
   g_assert_cmpuint (size, ==, G_GUINT64_CONSTANT (1) << 30);
-  g_assert_true (shm_msg_get_bytes (body, "token", 8, 64, &tok, &tlen,
-          &err));
+  g_assert_true (shm_msg_get_bytes (body, "token", 8, 64, &tok, &tlen, &err));
   g_assert_cmpuint (tlen, ==, 16);
   g_assert_cmpuint (tok[2], ==, 3);
 
@@ -79,8 +77,7 @@ test_roundtrip (void)
   g_assert_false (shm_msg_get_string (body, "file", 10, &file, &err));
   g_assert_nonnull (strstr (err->message, "the limit is 10"));
   g_clear_error (&err);
-  g_assert_false (shm_msg_get_bytes (body, "token", 32, 64, &tok, &tlen,
-          &err));
+  g_assert_false (shm_msg_get_bytes (body, "token", 32, 64, &tok, &tlen, &err));
   g_clear_error (&err);
   g_variant_unref (body);
 
@@ -327,8 +324,7 @@ test_conn (void)
       GVariantDict d;
       g_variant_dict_init (&d, NULL);
       g_variant_dict_insert_value (&d, "x",
-          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, big, sizeof big,
-              1));
+          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, big, sizeof big, 1));
       failed = !shm_conn_send (cb_, SHM_MSG_PING, g_variant_dict_end (&d),
           &err);
     }

@@ -131,8 +131,7 @@ GST_START_TEST (test_bounds)
   /* too many structures */
   s = g_string_new ("");
   for (guint i = 0; i < 65; i++)
-    g_string_append_printf (s, "%svideo/x-raw, width=%u", i ? "; " : "",
-        i + 1);
+    g_string_append_printf (s, "%svideo/x-raw, width=%u", i ? "; " : "", i + 1);
   fail_if (gst_shm_negotiator_parse (s->str, FALSE, &err));
   fail_unless (strstr (err->message, "65 structures, the limit is 64"));
   g_clear_error (&err);

@@ -137,8 +137,7 @@ peer_connect (const gchar * path)
   gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
   p->in = g_byte_array_new ();
-  p->sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0,
-      NULL);
+  p->sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, NULL);
   while (!g_socket_connect (p->sock, sa, NULL, NULL)) {
     fail_unless (g_get_monotonic_time () < end, "cannot connect to %s", path);
     g_usleep (20000);
@@ -356,8 +355,7 @@ GST_START_TEST (test_pool)
   fail_unless_equals_string (G_OBJECT_TYPE_NAME (pool), "GstShmPool");
 
   config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_add_option (config,
-      GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
   fail_unless (gst_buffer_pool_set_config (pool, config));
   fail_unless (gst_buffer_pool_set_active (pool, TRUE));
 
@@ -642,8 +640,7 @@ GST_START_TEST (test_sink_bad_hello)
     err = peer_expect (p, SHM_MSG_ERROR);
     text = shm_msg_get_text (err, "message");
     fail_unless (text && strstr (text, cases[i].text), "got %s", text);
-    msg = wait_message (pipeline, GST_MESSAGE_ELEMENT,
-        "event=refused");
+    msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=refused");
     fail_unless (strstr (msg, cases[i].text) != NULL, "%s", msg);
     g_free (msg);
     g_variant_unref (err);
@@ -845,8 +842,7 @@ fake_sender_mmap (FakeSender * f, void (*tweak) (GVariantDict * d))
   g_variant_unref (hello);
   f->area = shm_area_create (f->fake_area, size, 0600, 0, NULL, NULL);
   fail_unless (f->area != NULL);
-  fail_unless (shm_geometry_compute (&f->geo, size, 4, 64 * 48 * 4, 0,
-          NULL));
+  fail_unless (shm_geometry_compute (&f->geo, size, 4, 64 * 48 * 4, 0, NULL));
   f->geo.session_id = 42;
   shm_area_init_header (f->area, &f->geo);
   fail_unless (shm_area_write_token (f->area, &f->geo, 0, G_MAXUINT64, tok,
@@ -1150,8 +1146,7 @@ GST_END_TEST;
 /* Moves the producer index of one ring of @lane beyond the ring, as a
  * hostile or broken peer would. */
 static void
-spoil_ring (ShmArea * area, const ShmGeometry * geo, guint lane,
-    gboolean r2s)
+spoil_ring (ShmArea * area, const ShmGeometry * geo, guint lane, gboolean r2s)
 {
   guint8 *half = shm_area_get_data (area) + geo->ring_offset + SHM_RING_TABLE
       + ((gsize) lane * 2 + (r2s ? 1 : 0)) * SHM_RING_HALF;
@@ -1179,8 +1174,7 @@ GST_START_TEST (test_src_ring_index_beyond)
           SHM_RING_REGION_SIZE, NULL));
   geo.session_id = 42;
   shm_area_init_header (area, &geo);
-  desc = g_strdup_printf ("shmsrc path=%s control=ring ! fakesink",
-      area_path);
+  desc = g_strdup_printf ("shmsrc path=%s control=ring ! fakesink", area_path);
   pipeline = gst_parse_launch (desc, NULL);
   g_free (desc);
   fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
