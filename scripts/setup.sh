@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # build
-  meson ninja-build pkg-config gcc libc6-dev
+  meson ninja-build pkg-config gcc libc6-dev indent
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
