@@ -66,6 +66,7 @@ mount -t 9p -o "trans=virtio,version=9p2000.L,ro${vmrun_9p:+,$vmrun_9p}" hostroo
 [ -r "/mnt$vmrun_dir/config" ] || fail "/mnt$vmrun_dir/config not readable in the guest"
 net=0
 rw_mounts=
+ro_mounts=
 . "/mnt$vmrun_dir/config"
 # Copy the command script now: vmrun_dir may be hidden by the mounts below
 # (e.g. when it is under /tmp or /run).
@@ -93,6 +94,15 @@ for m in $rw_mounts; do
     mkdir -p "/mnt$path" 2>/dev/null
     mount -t 9p -o "trans=virtio,version=9p2000.L,rw${rw_opts:+,$rw_opts}" "$tag" "/mnt$path" ||
         fail "mounting $path read-write failed"
+done
+# Extra read-only host directories (--ro): those that the tmpfs mounts above
+# hide, such as a build tree under /tmp.
+for m in $ro_mounts; do
+    tag=${m%%:*}
+    path=${m#*:}
+    mkdir -p "/mnt$path" 2>/dev/null
+    mount -t 9p -o "trans=virtio,version=9p2000.L,ro${vmrun_9p:+,$vmrun_9p}" "$tag" "/mnt$path" ||
+        fail "mounting $path read-only failed"
 done
 
 # ivshmem-plain device (if any): enable it so BAR2 can be mmapped.

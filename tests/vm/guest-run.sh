@@ -20,6 +20,9 @@
 #                         127.0.0.1) 10.0.2.2
 #   --rw DIR              also mount host directory DIR read-write in the guest
 #                         at the same path (repeatable)
+#   --ro DIR              also mount host directory DIR read-only at the same
+#                         path, for directories the guest would not see
+#                         otherwise (under /tmp or /run; repeatable)
 #   --env VAR=VALUE       set VAR in the guest command's environment; --env VAR
 #                         copies the host's value (if set).  Repeatable
 #   --timeout SECONDS     kill the guest after this long (default 300)
@@ -45,7 +48,7 @@ set -u
 
 me=guest-run
 die() { echo "$me: error: $*" >&2; exit 125; }
-usage_err() { echo "$me: $*" >&2; echo "usage: guest-run.sh --cache DIR [--workdir DIR] [--ivshmem FILE:SIZE] [--net OPTS] [--rw DIR] [--env VAR=VALUE] [--timeout S] [--mem SIZE] [--smp N] [--9p-cache MODE] [--keep] [-v] -- COMMAND [ARGS...]" >&2; exit 2; }
+usage_err() { echo "$me: $*" >&2; echo "usage: guest-run.sh --cache DIR [--workdir DIR] [--ivshmem FILE:SIZE] [--net OPTS] [--rw DIR] [--ro DIR] [--env VAR=VALUE] [--timeout S] [--mem SIZE] [--smp N] [--9p-cache MODE] [--keep] [-v] -- COMMAND [ARGS...]" >&2; exit 2; }
 
 cache=${VMRUN_CACHE:-}
 workdir=${VMRUN_WORKDIR:-}
@@ -53,6 +56,7 @@ ivshmem=
 net=
 net_opts=()
 rw_dirs=()
+ro_dirs=()
 envs=()
 timeout=300
 mem=512M
@@ -69,6 +73,7 @@ while [ $# -gt 0 ]; do
         --ivshmem) need_arg "$@"; ivshmem=$2; shift 2 ;;
         --net) need_arg "$@"; net=1; [ "$2" = on ] || [ -z "$2" ] || net_opts+=("$2"); shift 2 ;;
         --rw) need_arg "$@"; rw_dirs+=("$2"); shift 2 ;;
+        --ro) need_arg "$@"; ro_dirs+=("$2"); shift 2 ;;
         --env) need_arg "$@"; envs+=("$2"); shift 2 ;;
         --timeout) need_arg "$@"; timeout=$2; shift 2 ;;
         --mem) need_arg "$@"; mem=$2; shift 2 ;;
@@ -177,6 +182,17 @@ for d in ${rw_dirs[@]+"${rw_dirs[@]}"}; do
     rw_mounts="$rw_mounts vmrun_rw$i:$d"
     i=$((i + 1))
 done
+ro_mounts=
+i=0
+for d in ${ro_dirs[@]+"${ro_dirs[@]}"}; do
+    [ -d "$d" ] || die "--ro $d: not a directory"
+    d=$(cd "$d" && pwd -P)
+    case $d in *[[:space:],]*) die "--ro path must not contain white space or commas: $d" ;; esac
+    qargs+=(-fsdev "local,id=vmrun_ro$i,path=$d,security_model=none,readonly=on,multidevs=remap"
+        -device "virtio-9p-pci,fsdev=vmrun_ro$i,mount_tag=vmrun_ro$i")
+    ro_mounts="$ro_mounts vmrun_ro$i:$d"
+    i=$((i + 1))
+done
 
 if [ -n "$net" ]; then
     nd=user,id=vmrun_net
@@ -204,6 +220,7 @@ qargs+=(-append "console=ttyS0 $klog panic=-1 vmrun_dir=$run vmrun_9p=$p9opts")
 {
     echo "net=${net:-0}"
     echo "rw_mounts='${rw_mounts# }'"
+    echo "ro_mounts='${ro_mounts# }'"
 } >"$run/config"
 {
     echo "cd $(q "$cwd") || { echo $(q "$me: cannot cd to $cwd in the guest (/tmp, /run and /dev are guest-local there)") >&2; exit 125; }"

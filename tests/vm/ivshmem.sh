@@ -39,7 +39,7 @@ guest() {
   local name=$1
   shift
   bg "$name" "$here/guest-run.sh" --cache "$cache" --workdir "$runs" \
-    --timeout 55 --env GST_REGISTRY_1_0="$reg" --env GST_REGISTRY_UPDATE=no \
+    --ro "$build_root" --timeout 55 --env GST_REGISTRY_1_0="$reg" --env GST_REGISTRY_UPDATE=no \
     --env GST_PLUGIN_PATH_1_0="$plugin_dir" "$@"
 }
 
