@@ -85,25 +85,27 @@ mount -t tmpfs -o mode=755 tmpfs /mnt/run || fail "mount /run in chroot"
 mkdir -p /mnt/run/lock /mnt/run/user/0 /mnt/run/vmrun
 cp /tmp/cmd.sh /mnt/run/vmrun/cmd.sh
 
-# Extra writable host directories (exported read-write by guest-run.sh --rw),
-# uncached so that the host sees the guest's writes at once.
-rw_opts=$(echo "$vmrun_9p" | sed 's/,*cache=[a-z]*//')
-for m in $rw_mounts; do
-    tag=${m%%:*}
-    path=${m#*:}
-    mkdir -p "/mnt$path" 2>/dev/null
-    mount -t 9p -o "trans=virtio,version=9p2000.L,rw${rw_opts:+,$rw_opts}" "$tag" "/mnt$path" ||
-        fail "mounting $path read-write failed"
-done
-# Extra read-only host directories (--ro): those that the tmpfs mounts above
-# hide, such as a build tree under /tmp.
-for m in $ro_mounts; do
-    tag=${m%%:*}
-    path=${m#*:}
-    mkdir -p "/mnt$path" 2>/dev/null
-    mount -t 9p -o "trans=virtio,version=9p2000.L,ro${vmrun_9p:+,$vmrun_9p}" "$tag" "/mnt$path" ||
-        fail "mounting $path read-only failed"
-done
+# mount_shares MODE OPTS TAG:PATH...: the extra host directories that
+# guest-run.sh exported (--rw, --ro), at their own paths
+mount_shares() {
+    mode=$1
+    opts=$2
+    shift 2
+    for m in "$@"; do
+        tag=${m%%:*}
+        path=${m#*:}
+        mkdir -p "/mnt$path" 2>/dev/null
+        mount -t 9p -o "trans=virtio,version=9p2000.L,$mode${opts:+,$opts}" "$tag" "/mnt$path" ||
+            fail "mounting $path ($mode) failed"
+    done
+}
+# Writable ones uncached, so that the host sees the guest's writes at once;
+# read-only ones are those that the tmpfs mounts above hide (a build tree
+# under /tmp).
+# shellcheck disable=SC2086  # lists of words
+mount_shares rw "$(echo "$vmrun_9p" | sed 's/,*cache=[a-z]*//')" $rw_mounts
+# shellcheck disable=SC2086
+mount_shares ro "$vmrun_9p" $ro_mounts
 
 # ivshmem-plain device (if any): enable it so BAR2 can be mmapped.
 for d in /sys/bus/pci/devices/*; do

@@ -171,28 +171,27 @@ fi
 qargs+=(-fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
 
-rw_mounts=
-i=0
-for d in ${rw_dirs[@]+"${rw_dirs[@]}"}; do
-    [ -d "$d" ] || die "--rw $d: not a directory"
-    d=$(cd "$d" && pwd -P)
-    case $d in *[[:space:],]*) die "--rw path must not contain white space or commas: $d" ;; esac
-    qargs+=(-fsdev "local,id=vmrun_rw$i,path=$d,security_model=none,multidevs=remap"
-        -device "virtio-9p-pci,fsdev=vmrun_rw$i,mount_tag=vmrun_rw$i")
-    rw_mounts="$rw_mounts vmrun_rw$i:$d"
-    i=$((i + 1))
-done
-ro_mounts=
-i=0
-for d in ${ro_dirs[@]+"${ro_dirs[@]}"}; do
-    [ -d "$d" ] || die "--ro $d: not a directory"
-    d=$(cd "$d" && pwd -P)
-    case $d in *[[:space:],]*) die "--ro path must not contain white space or commas: $d" ;; esac
-    qargs+=(-fsdev "local,id=vmrun_ro$i,path=$d,security_model=none,readonly=on,multidevs=remap"
-        -device "virtio-9p-pci,fsdev=vmrun_ro$i,mount_tag=vmrun_ro$i")
-    ro_mounts="$ro_mounts vmrun_ro$i:$d"
-    i=$((i + 1))
-done
+# share_dirs MODE DIR...: exports each DIR to the guest (MODE rw or ro) and
+# prints the list of TAG:DIR the guest mounts
+share_dirs() {
+    local mode=$1 d i=0 list= ro=
+    shift
+    [ "$mode" = ro ] && ro=,readonly=on
+    for d in "$@"; do
+        [ -d "$d" ] || die "--$mode $d: not a directory"
+        d=$(cd "$d" && pwd -P)
+        case $d in *[[:space:],]*) die "--$mode path must not contain white space or commas: $d" ;; esac
+        qargs+=(-fsdev "local,id=vmrun_$mode$i,path=$d,security_model=none$ro,multidevs=remap"
+            -device "virtio-9p-pci,fsdev=vmrun_$mode$i,mount_tag=vmrun_$mode$i")
+        list="$list vmrun_$mode$i:$d"
+        i=$((i + 1))
+    done
+    shares=${list# }
+}
+share_dirs rw ${rw_dirs[@]+"${rw_dirs[@]}"}
+rw_mounts=$shares
+share_dirs ro ${ro_dirs[@]+"${ro_dirs[@]}"}
+ro_mounts=$shares
 
 if [ -n "$net" ]; then
     nd=user,id=vmrun_net
@@ -219,8 +218,8 @@ qargs+=(-append "console=ttyS0 $klog panic=-1 vmrun_dir=$run vmrun_9p=$p9opts")
 # Guest side configuration and command.
 {
     echo "net=${net:-0}"
-    echo "rw_mounts='${rw_mounts# }'"
-    echo "ro_mounts='${ro_mounts# }'"
+    echo "rw_mounts='$rw_mounts'"
+    echo "ro_mounts='$ro_mounts'"
 } >"$run/config"
 {
     echo "cd $(q "$cwd") || { echo $(q "$me: cannot cd to $cwd in the guest (/tmp, /run and /dev are guest-local there)") >&2; exit 125; }"
