@@ -258,8 +258,6 @@ struct _GstShmSrc
   gboolean is_video;
   gboolean downstream_meta;
   GstBufferPool *copy_pool;
-  GstBufferPool *bar_pool;      /* copies out of a BAR, in the sender's layout */
-  guint64 bar_pool_size;
   gboolean need_segment;
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
@@ -2153,6 +2151,7 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
       "Receives frames from shmsink through a token-verified shared memory "
       "area (/dev/shm or a QEMU ivshmem BAR), zero-copy", "gst-shm developers");
   gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_type_mark_as_plugin_api (GST_TYPE_SHM_SRC_READ_MODE, 0);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_shm_src_change_state);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_shm_src_start);
