@@ -258,6 +258,7 @@ post_area_error (GstShmSink * self, const GError * err)
       break;
     case SHM_AREA_ERROR_NO_SPACE:
     case SHM_AREA_ERROR_TOO_SMALL:
+    case SHM_AREA_ERROR_EMPTY:
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("%s", err->message),
           (NULL));
       break;
@@ -1803,19 +1804,59 @@ again:
   return GST_FLOW_OK;
 }
 
+/* After EOS: waits until every receiver has read what was sent to it (the
+ * EOS last), at most #GstShmSink:peer-timeout, so that a sender that stops
+ * right after its EOS message loses nothing still queued for a slow
+ * receiver.  A flush ends the wait. */
+static void
+wait_receivers_read (GstShmSink * self, GPtrArray * conns)
+{
+  gint64 start = g_get_monotonic_time (), deadline;
+  guint i;
+
+  GST_OBJECT_LOCK (self);
+  deadline = start + self->peer_timeout / GST_USECOND;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  while (!self->unlock) {
+    for (i = 0; i < conns->len; i++)
+      if (shm_conn_get_unread (g_ptr_array_index (conns, i)) > 0)
+        break;
+    if (i == conns->len)
+      break;
+    if (!g_cond_wait_until (&self->cond, &self->lock, MIN (deadline,
+                g_get_monotonic_time () + 2 * G_TIME_SPAN_MILLISECOND))
+        && g_get_monotonic_time () >= deadline) {
+      g_mutex_unlock (&self->lock);
+      GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("The receiver at %s did "
+              "not read the end of the stream within %.1f s.",
+              shm_conn_get_description (g_ptr_array_index (conns, i)),
+              (deadline - start) / (gdouble) G_TIME_SPAN_SECOND), (NULL));
+      return;
+    }
+  }
+  g_mutex_unlock (&self->lock);
+}
+
 static gboolean
 gst_shm_sink_event (GstBaseSink * bsink, GstEvent * event)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
 
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    GPtrArray *conns =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) shm_conn_unref);
     g_mutex_lock (&self->lock);
     for (GList * l = self->receivers; l; l = l->next) {
       Receiver *r = l->data;
-      if (r->state == RECV_READY)
-        shm_conn_send (r->conn, SHM_MSG_EOS, NULL, NULL);
+      if (r->state == RECV_READY
+          && shm_conn_send (r->conn, SHM_MSG_EOS, NULL, NULL))
+        g_ptr_array_add (conns, shm_conn_ref (r->conn));
     }
     g_mutex_unlock (&self->lock);
+    wait_receivers_read (self, conns);
+    g_ptr_array_unref (conns);
   }
   return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
 }
@@ -2177,7 +2218,8 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_PEER_TIMEOUT,
       g_param_spec_uint64 ("peer-timeout", "Peer timeout",
           "A receiver silent this long (no release, no heartbeat) is "
-          "dropped and its slots freed (ns)", GST_SECOND, G_MAXUINT64,
+          "dropped and its slots freed; at EOS, the longest wait for every "
+          "receiver to read what was sent to it (ns)", GST_SECOND, G_MAXUINT64,
           DEFAULT_PEER_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_ALLOW_SYMLINK,

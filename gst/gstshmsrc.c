@@ -1149,7 +1149,9 @@ try_connect_ring (GstShmSrc * self)
   area = shm_area_open (self->area_path,
       allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
   if (!area) {
-    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND))
+    /* (an empty file: its sender is creating it) */
+    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND)
+        || g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_EMPTY))
       keep_waiting (self, err->message, RETRY_MS);
     else
       post_area_error (self, err);

@@ -314,7 +314,9 @@ area_map (const gchar * path, const gchar * file, int fd, gboolean created,
   }
   if ((guint64) st.st_size < SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE
       + SHM_AREA_MIN_SLOTS * SHM_AREA_PAGE) {
-    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
+    /* (a sink creates the file, then gives it its size) */
+    g_set_error (error, SHM_AREA_ERROR, st.st_size == 0 ? SHM_AREA_ERROR_EMPTY
+        : SHM_AREA_ERROR_TOO_SMALL,
         "\"%s\" is %" G_GUINT64_FORMAT " bytes, too small for any area "
         "(at least %d bytes)", path, (guint64) st.st_size,
         SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE

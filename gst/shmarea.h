@@ -131,6 +131,7 @@ typedef enum
   SHM_AREA_ERROR_SESSION,
   SHM_AREA_ERROR_TOKEN,
   SHM_AREA_ERROR_BUSY,          /* another sink owns the area */
+  SHM_AREA_ERROR_EMPTY,         /* 0 bytes: a sink may be creating it */
 } ShmAreaError;
 
 #define SHM_AREA_ERROR (shm_area_error_quark ())

@@ -11,7 +11,9 @@
 #include "shmproto.h"
 
 #include <gio/gunixsocketaddress.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define READ_CHUNK (64 * 1024)
 #define DEFAULT_MAX_QUEUE (4 * 1024 * 1024)
@@ -125,6 +127,27 @@ shm_conn_get_queued (ShmConn * conn)
 
   g_mutex_lock (&conn->lock);
   n = conn->out->len - conn->out_pos;
+  g_mutex_unlock (&conn->lock);
+  return n;
+}
+
+/**
+ * shm_conn_get_unread:
+ *
+ * Bytes sent that the peer has not read yet: still queued here, or still
+ * in the transport (a socket's send queue, a ring).  0 once the connection
+ * is closed.
+ */
+gsize
+shm_conn_get_unread (ShmConn * conn)
+{
+  gsize n;
+
+  g_mutex_lock (&conn->lock);
+  if (conn->closed || conn->write_error)
+    n = 0;
+  else
+    n = conn->out->len - conn->out_pos + conn->funcs->unread (conn->transport);
   g_mutex_unlock (&conn->lock);
   return n;
 }
@@ -514,12 +537,25 @@ socket_free (gpointer t)
   g_object_unref (t);
 }
 
+/* The socket's send queue: for TCP the bytes the peer's kernel has not
+ * acknowledged, for a unix socket those its process has not read. */
+static gsize
+socket_unread (gpointer t)
+{
+  int n = 0;
+
+  if (ioctl (g_socket_get_fd (t), SIOCOUTQ, &n) < 0 || n < 0)
+    return 0;
+  return n;
+}
+
 static const ShmTransportFuncs socket_funcs = {
   socket_recv,
   socket_send,
   socket_create_source,
   socket_shutdown,
   socket_free,
+  socket_unread,
 };
 
 /**

@@ -21,7 +21,8 @@ typedef struct _ShmConn ShmConn;
 /* A byte transport.  recv/send never block: they return the bytes moved,
  * or -1 with G_IO_ERROR_WOULD_BLOCK; recv returns 0 at end of stream.
  * create_source returns a source that calls @func (@data) when @cond may
- * hold. */
+ * hold.  unread returns the bytes sent that the peer has not taken yet
+ * (as far as the transport can tell). */
 typedef struct
 {
   gssize (*recv) (gpointer t, guint8 * buf, gsize len, GError ** error);
@@ -30,6 +31,7 @@ typedef struct
       gpointer data);
   void (*shutdown) (gpointer t);
   void (*free) (gpointer t);
+  gsize (*unread) (gpointer t);
 } ShmTransportFuncs;
 
 typedef struct
@@ -55,6 +57,7 @@ gboolean shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
 void shm_conn_close (ShmConn * conn);
 gboolean shm_conn_is_closed (ShmConn * conn);
 gsize shm_conn_get_queued (ShmConn * conn);
+gsize shm_conn_get_unread (ShmConn * conn);
 const gchar *shm_conn_get_description (ShmConn * conn);
 void shm_conn_set_max_queue (ShmConn * conn, gsize max_queue);
 void shm_conn_set_max_payload (ShmConn * conn, guint32 max_payload);

@@ -376,12 +376,27 @@ ring_free (gpointer tp)
   g_free (t);
 }
 
+/* What the peer has not consumed of our ring (its index, so bounded
+ * before use). */
+static gsize
+ring_unread (gpointer tp)
+{
+  RingTransport *t = tp;
+  guint32 used;
+
+  if (ended (t))
+    return 0;
+  used = t->out_prod - load32 (t->out, 64);
+  return used <= SHM_RING_DATA ? used : 0;
+}
+
 static const ShmTransportFuncs ring_funcs = {
   ring_recv,
   ring_send,
   ring_create_source,
   ring_shutdown,
   ring_free,
+  ring_unread,
 };
 
 /**

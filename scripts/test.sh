@@ -58,7 +58,12 @@ for path in sys.argv[1:]:
             skipped += 1
         else:
             failed += 1
-            print(f"FAILED: {json.loads(line)['name']} ({r})")
+            t = json.loads(line)
+            # the end of its output, so that a failure can be understood
+            # from this summary alone
+            for out in (t.get("stdout") or "").splitlines()[-15:]:
+                print(f"  | {out[:300]}")
+            print(f"FAILED: {t['name']} ({r})")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY

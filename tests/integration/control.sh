@@ -76,6 +76,23 @@ ring-two-receivers)
   expect_gone
   ;;
 
+ring-empty-file)
+  # An empty file is one a sender is creating (it gives it its size next):
+  # a receiver waits for it instead of failing.
+  : >"$P"
+  bg recv "$peer" recv --path "$P" --control ring --expect 30 --not-live
+  wait_started recv
+  sleep 0.5
+  [ ! -f "$T/recv.rc" ] || fail "the receiver gave up on an empty area file"
+  rm -f "$P"
+  bg send "$peer" send --path "$P" --frames 30 --control ring \
+    --sink-props "size=4194304"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=30"
+  expect_gone
+  ;;
+
 ring-no-size)
   run sink gst-launch-1.0 videotestsrc num-buffers=1 \
     ! shmsink path="$P" control=ring
@@ -136,6 +153,34 @@ tcp-inline)
   same_caps send recv
   expect_gone
   [ ! -e "$T/elsewhere" ] || fail "the receiver created a file"
+  ;;
+
+tcp-inline-slow-receiver)
+  # The receiver stops reading (SIGSTOP) while frames come inline and the
+  # sender reaches its EOS: the sender waits for it to read what is queued
+  # (skipping frames meanwhile) instead of stopping and losing its EOS.
+  port=$(free_port)
+  bg recv "$peer" recv --path "$T/elsewhere" --timeout 30 \
+    --control "tcp:127.0.0.1:$port" --not-live --allow-gaps
+  bg send "$peer" send --path "$P" --frames 45 --live \
+    --width 640 --height 480 --control "tcp:127.0.0.1:$port"
+  for i in $(seq 1 300); do
+    grep -q 'event=(string)connected' "$T/recv.log" && break
+    sleep 0.1
+  done
+  sleep 0.3
+  kill -STOP "$(pgrep -P "$(cat "$T/recv.pid")")"
+  sleep 3
+  [ ! -f "$T/send.rc" ] || fail "the sender stopped before its receiver read the end of the stream"
+  kill -CONT "$(pgrep -P "$(cat "$T/recv.pid")")"
+  expect_rc recv 0
+  expect_rc send 0
+  # every frame sent arrived, then the EOS; the frames skipped while the
+  # receiver was stopped are the last ones
+  expect_match recv "bad=0 gaps=0 .* eos=1"
+  expect_match send "frames-skipped=\(guint64\)[1-9]"
+  expect_stat recv frames-inline "$(stat_of send frames-inline)"
+  expect_gone
   ;;
 
 tcp-inline-off)

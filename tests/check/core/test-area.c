@@ -273,6 +273,14 @@ test_existing_files (void)
           &err));
   g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL);
   g_clear_error (&err);
+  /* empty, as a file a sink has just created: an error of its own, since a
+   * receiver waits for its sender to size it */
+  g_assert_cmpint (truncate (path, 0), ==, 0);
+  g_assert_null (shm_area_open (path, 0, &err));
+  g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_EMPTY);
+  g_assert_nonnull (strstr (err->message, "is 0 bytes, too small for any "
+          "area"));
+  g_clear_error (&err);
 
   /* symbolic links refused unless allowed */
   g_assert_cmpint (symlink (path, link), ==, 0);
