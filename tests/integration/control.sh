@@ -175,9 +175,10 @@ tcp-inline-slow-receiver)
   kill -CONT "$(pgrep -P "$(cat "$T/recv.pid")")"
   expect_rc recv 0
   expect_rc send 0
-  # every frame sent arrived, then the EOS; the frames skipped while the
-  # receiver was stopped are the last ones
-  expect_match recv "bad=0 gaps=0 .* eos=1"
+  # every frame sent arrived intact, then the EOS (the frames skipped while
+  # the receiver was stopped are the last ones; a slow machine may skip
+  # some earlier too)
+  expect_match recv "bad=0 gaps=[0-9]+ .* eos=1"
   expect_match send "frames-skipped=\(guint64\)[1-9]"
   expect_stat recv frames-inline "$(stat_of send frames-inline)"
   expect_gone

@@ -99,13 +99,14 @@ mount_shares() {
             fail "mounting $path ($mode) failed"
     done
 }
-# Writable ones uncached, so that the host sees the guest's writes at once;
-# read-only ones are those that the tmpfs mounts above hide (a build tree
-# under /tmp).
+# Read-only ones are those that the tmpfs mounts above hide (a build tree
+# under /tmp); they go first, so that a writable directory inside one of
+# them stays visible.  Writable ones uncached, so that the host sees the
+# guest's writes at once.
 # shellcheck disable=SC2086  # lists of words
-mount_shares rw "$(echo "$vmrun_9p" | sed 's/,*cache=[a-z]*//')" $rw_mounts
-# shellcheck disable=SC2086
 mount_shares ro "$vmrun_9p" $ro_mounts
+# shellcheck disable=SC2086
+mount_shares rw "$(echo "$vmrun_9p" | sed 's/,*cache=[a-z]*//')" $rw_mounts
 
 # ivshmem-plain device (if any): enable it so BAR2 can be mmapped.
 for d in /sys/bus/pci/devices/*; do

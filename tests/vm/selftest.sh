@@ -46,7 +46,9 @@ ok() { echo "ok - $*"; pass=$((pass + 1)); }
 bad() { echo "not ok - $*"; fail=$((fail + 1)); }
 now() { date +%s%N; }
 ms() { echo $((($2 - $1) / 1000000)); }
-gr() { "$run" --cache "$cache" --workdir "$runs" --timeout 120 "$@"; }
+# (the build directory shared explicitly: it may lie below /tmp, which is
+# guest-local)
+gr() { "$run" --cache "$cache" --workdir "$runs" --ro "$build" --timeout 120 "$@"; }
 
 cd "$build" || exit 1
 
