@@ -143,6 +143,8 @@ typedef struct
   gboolean said_bye;
   gboolean network;             /* over TCP or vsock */
   gboolean inline_frames;       /* gets frames through the connection */
+  gboolean inline_lagging;      /* non-live, inline: gave up waiting for it
+                                 * until it catches up (self->lock) */
   gint ring_lane;               /* in-band lane, or -1 */
   guint64 ring_id;
 } Receiver;
@@ -1637,16 +1639,61 @@ frame_body (GstShmSink * self, GstBuffer * buf, guint64 session, guint64 seq,
  * the bytes of each frame after its description.  Its connection holds at
  * most two frames: while it is behind, the receiver misses frames (and
  * sees the gap in the sequence numbers).  With self->lock. */
+static gboolean
+inline_behind_locked (GstShmSink * self, Receiver * r, gsize size)
+{
+  return shm_conn_get_queued (r->conn) + size > 2 * self->geo.slot_size;
+}
+
 static void
 send_inline_locked (GstShmSink * self, Receiver * r, GVariant * body,
     const guint8 * data, gsize size)
 {
-  if (shm_conn_get_queued (r->conn) + size > 2 * self->geo.slot_size) {
+  if (inline_behind_locked (self, r, size)) {
     self->frames_skipped++;
     return;
   }
+  r->inline_lagging = FALSE;
   if (shm_conn_send_raw (r->conn, SHM_MSG_FRAME_INLINE, body, data, size, NULL))
     self->frames_inline++;
+}
+
+/* A non-live receiver asks for every frame, inline too: before a frame of
+ * @size bytes, wait (at most #GstShmSink:slot-timeout) for the connections
+ * of such receivers to have room for it.  One that does not catch up in
+ * time misses frames, without further waits, until it does. */
+static void
+wait_inline_receivers (GstShmSink * self, gsize size)
+{
+  GstClockTime timeout;
+  gint64 deadline;
+
+  GST_OBJECT_LOCK (self);
+  timeout = self->slot_timeout;
+  GST_OBJECT_UNLOCK (self);
+  deadline = GST_CLOCK_TIME_IS_VALID (timeout) ? g_get_monotonic_time () +
+      (gint64) (timeout / GST_USECOND) : G_MAXINT64;
+
+  g_mutex_lock (&self->lock);
+  while (!self->unlock) {
+    Receiver *behind = NULL;
+
+    for (GList * l = self->receivers; l && !behind; l = l->next) {
+      Receiver *r = l->data;
+      if (r->state == RECV_READY && r->inline_frames && !r->live
+          && !r->inline_lagging && inline_behind_locked (self, r, size))
+        behind = r;
+    }
+    if (!behind)
+      break;
+    if (g_get_monotonic_time () >= deadline) {
+      behind->inline_lagging = TRUE;
+      continue;
+    }
+    g_cond_wait_until (&self->cond, &self->lock, MIN (deadline,
+            g_get_monotonic_time () + 2 * G_TIME_SPAN_MILLISECOND));
+  }
+  g_mutex_unlock (&self->lock);
 }
 
 static GstFlowReturn
@@ -1730,6 +1777,7 @@ again:
         size);
   }
 
+  wait_inline_receivers (self, size);
   g_mutex_lock (&self->lock);
   if (self->slots != slots) {
     /* The area was replaced while we copied: start over. */
@@ -2233,8 +2281,11 @@ gst_shm_sink_class_init (GstShmSinkClass * klass)
    * When a receiver connected over TCP or vsock does not map the same
    * memory (the token check fails: it runs on another machine), send it the
    * bytes of each frame through the connection instead, with a warning on
-   * the bus (stats: frames-inline).  A receiver whose connection is more
-   * than two frames behind misses frames (frames-skipped).  When FALSE,
+   * the bus (stats: frames-inline).  Such a connection holds at most two
+   * frames: a non-live receiver (is-live=false) paces the sender as it
+   * does in shared memory (a wait of at most #GstShmSink:slot-timeout for
+   * room, then frames skipped until it catches up); a live one that is
+   * behind misses frames (frames-skipped).  When FALSE,
    * the failed check is an error, as it always is over a unix socket or the
    * in-band rings.
    */

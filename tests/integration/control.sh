@@ -155,6 +155,23 @@ tcp-inline)
   [ ! -e "$T/elsewhere" ] || fail "the receiver created a file"
   ;;
 
+tcp-inline-paced)
+  # A non-live receiver paces the sender inline as it does in shared
+  # memory: a slow one (30 ms a frame) behind a sender as fast as it can
+  # go still gets every frame.
+  port=$(free_port)
+  bg send "$peer" send --path "$P" --frames 40 --width 640 --height 480 \
+    --control "tcp:127.0.0.1:$port" --sink-props "slot-timeout=20000000000"
+  bg recv "$peer" recv --path "$T/elsewhere" --sleep-ms 30 \
+    --control "tcp:127.0.0.1:$port" --expect 40 --not-live
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0 ts_bad=0 in_area=0"
+  expect_stat send frames-inline 40
+  expect_stat send frames-skipped 0
+  expect_gone
+  ;;
+
 tcp-inline-slow-receiver)
   # The receiver stops reading (SIGSTOP) while frames come inline and the
   # sender reaches its EOS: the sender waits for it to read what is queued
