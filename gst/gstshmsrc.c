@@ -87,6 +87,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_src_debug);
 #define RETRY_MS 100
 #define RING_ACK_POLL_MS 5
 #define TICK_MS 500
+/* inline frames read ahead of downstream by a non-live receiver */
+#define INLINE_MAX_PENDING 2
 
 enum
 {
@@ -236,6 +238,7 @@ struct _GstShmSrc
   GCond cond;
   GQueue items;
   guint pending_frames;         /* ITEM_FRAME in items */
+  ShmConn *paused_conn;         /* not read while frames wait (inline) */
   GstCaps *accept;              /* what downstream accepts, as last told */
   gboolean flushing;
   gboolean fatal;               /* an error was posted: create() fails */
@@ -353,6 +356,17 @@ push_item (GstShmSrc * self, Item * item)
   g_mutex_unlock (&self->lock);
 }
 
+/* With self->lock: the connection paused for inline frames is read again
+ * once downstream has taken them. */
+static void
+resume_reading_locked (GstShmSrc * self)
+{
+  if (self->paused_conn && self->pending_frames < INLINE_MAX_PENDING) {
+    shm_conn_set_reading (self->paused_conn, TRUE);
+    g_clear_pointer (&self->paused_conn, shm_conn_unref);
+  }
+}
+
 static void
 flush_items_locked (GstShmSrc * self, gboolean frames_only)
 {
@@ -369,6 +383,7 @@ flush_items_locked (GstShmSrc * self, gboolean frames_only)
     }
     l = next;
   }
+  resume_reading_locked (self);
 }
 
 /* --- control thread: connection ------------------------------------------ */
@@ -388,6 +403,9 @@ ring_abandon (GstShmSrc * self)
 static void
 disconnect (GstShmSrc * self)
 {
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->paused_conn, shm_conn_unref);
+  g_mutex_unlock (&self->lock);
   ring_abandon (self);
   if (self->conn) {
     shm_conn_close (self->conn);
@@ -867,6 +885,15 @@ handle_frame (GstShmSrc * self, GVariant * body, gboolean inline_frame,
         }
       }
     }
+    /* A non-live receiver takes every frame: inline ones are not read
+     * ahead of downstream beyond a few (the sender waits for room in the
+     * connection), where frames in the area are bounded by its slots. */
+    if (inline_frame && !gst_base_src_is_live (GST_BASE_SRC (self))
+        && self->pending_frames >= INLINE_MAX_PENDING && !self->paused_conn
+        && self->conn) {
+      self->paused_conn = shm_conn_ref (self->conn);
+      shm_conn_set_reading (self->conn, FALSE);
+    }
     g_cond_signal (&self->cond);
   } else {
     self->frames_dropped++;
@@ -1263,6 +1290,12 @@ on_tick (gpointer user_data)
   GST_OBJECT_UNLOCK (self);
 
   shm_conn_send (self->conn, SHM_MSG_PING, NULL, NULL);
+  g_mutex_lock (&self->lock);
+  if (self->paused_conn) {
+    /* not reading: silence is ours */
+    self->last_message = now;
+  }
+  g_mutex_unlock (&self->lock);
   if (self->state == CONN_READY && !self->stalled
       && (now - self->last_message) * 1000 > (gint64) peer_timeout) {
     g_autofree gchar *reason = g_strdup_printf ("no message for %"
@@ -1401,6 +1434,7 @@ gst_shm_src_stop (GstBaseSrc * bsrc)
   g_mutex_lock (&self->lock);
   gst_clear_caps (&self->accept);
   self->pending_frames = 0;
+  g_clear_pointer (&self->paused_conn, shm_conn_unref);
   g_mutex_unlock (&self->lock);
   self->stale_caps = FALSE;
   self->discont = FALSE;
@@ -1721,6 +1755,7 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     item = g_queue_pop_head (&self->items);
     if (item->type == ITEM_FRAME)
       self->pending_frames--;
+    resume_reading_locked (self);
     g_mutex_unlock (&self->lock);
 
     switch (item->type) {
@@ -2126,8 +2161,11 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
    * Over a TCP or vsock control connection, when this receiver cannot map
    * the sender's area (the token check fails: the sender runs on another
    * machine), ask for the frames inline over the connection instead, with
-   * a warning on the bus (stats: frames-inline).  When FALSE, that is an
-   * error, as it always is over a unix socket or the in-band rings.
+   * a warning on the bus (stats: frames-inline).  A non-live receiver
+   * (is-live=false) reads no more than two such frames ahead of its
+   * downstream, so that a slow downstream slows the sender down instead of
+   * filling memory.  When FALSE, that is an error, as it always is over a
+   * unix socket or the in-band rings.
    */
   g_object_class_install_property (gobject_class, PROP_INLINE_FALLBACK,
       g_param_spec_boolean ("inline-fallback", "Inline fallback",

@@ -38,6 +38,7 @@ struct _ShmConn
   GError *write_error;          /* the transport refused a write */
   gboolean closed;              /* no more sends, no more callbacks */
   gboolean closing;             /* a close notification is scheduled */
+  gboolean paused;              /* the owner does not want messages now */
 
   /* only touched in the context */
   GByteArray *in;
@@ -426,10 +427,16 @@ on_readable (gpointer data)
       shm_conn_unref (conn);
       return G_SOURCE_REMOVE;
     }
+    if (g_atomic_int_get (&conn->paused))
+      break;
   }
   shm_conn_unref (conn);
   if (pos > 0)
     g_byte_array_remove_range (conn->in, 0, pos);
+
+  /* paused: the rest (and an end of stream, which reads again) waits */
+  if (g_atomic_int_get (&conn->paused))
+    return G_SOURCE_CONTINUE;
 
   if (eof) {
     if (conn->in->len > 0)
@@ -447,6 +454,52 @@ failed:
   destroy_source (&conn->in_source);
   g_mutex_unlock (&conn->lock);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+resume_cb (gpointer data)
+{
+  ShmConn *conn = data;
+  gboolean closed;
+
+  g_mutex_lock (&conn->lock);
+  closed = conn->closed || conn->closing || conn->paused || !conn->in_source;
+  g_mutex_unlock (&conn->lock);
+  if (!closed)
+    on_readable (conn);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * shm_conn_set_reading:
+ * @reading: FALSE to stop reading (the peer's messages wait in the
+ *   transport, which slows the peer down), TRUE to go on
+ *
+ * Called from a message callback to stop after that message, or from any
+ * thread to go on (the messages already read come first).
+ */
+void
+shm_conn_set_reading (ShmConn * conn, gboolean reading)
+{
+  GSource *idle;
+
+  g_mutex_lock (&conn->lock);
+  g_atomic_int_set (&conn->paused, !reading);
+  if (!reading) {
+    destroy_source (&conn->in_source);
+  } else if (!conn->in_source && !conn->closed && !conn->closing
+      && conn->context) {
+    conn->in_source = conn->funcs->create_source (conn->transport,
+        G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, conn);
+    g_source_attach (conn->in_source, conn->context);
+    /* what was read before the pause may hold whole messages */
+    idle = g_idle_source_new ();
+    g_source_set_callback (idle, resume_cb, shm_conn_ref (conn),
+        (GDestroyNotify) shm_conn_unref);
+    g_source_attach (idle, conn->context);
+    g_source_unref (idle);
+  }
+  g_mutex_unlock (&conn->lock);
 }
 
 /**

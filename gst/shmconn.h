@@ -58,6 +58,7 @@ void shm_conn_close (ShmConn * conn);
 gboolean shm_conn_is_closed (ShmConn * conn);
 gsize shm_conn_get_queued (ShmConn * conn);
 gsize shm_conn_get_unread (ShmConn * conn);
+void shm_conn_set_reading (ShmConn * conn, gboolean reading);
 const gchar *shm_conn_get_description (ShmConn * conn);
 void shm_conn_set_max_queue (ShmConn * conn, gsize max_queue);
 void shm_conn_set_max_payload (ShmConn * conn, guint32 max_payload);

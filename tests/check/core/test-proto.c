@@ -347,6 +347,89 @@ test_conn (void)
 }
 
 static void
+on_msg_pause_first (ShmConn * c, guint32 type, GVariant * body,
+    const guint8 * payload, gsize plen, gpointer data)
+{
+  ConnState *st = data;
+
+  if (++st->n_msgs == 1) {
+    shm_conn_set_reading (c, FALSE);
+    g_main_loop_quit (st->loop);
+  }
+  if (type == SHM_MSG_BYE)
+    g_main_loop_quit (st->loop);
+}
+
+static gboolean
+quit_cb (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A paused connection dispatches nothing more, leaves what the peer sends
+ * in the transport (the peer sees it unread), and goes on in order. */
+static void
+test_conn_pause (void)
+{
+  ShmConnCallbacks cb = { on_msg_pause_first, on_closed };
+  GMainContext *ctx = g_main_context_new ();
+  ConnState st = { g_main_loop_new (ctx, FALSE), 0, FALSE, NULL };
+  g_autoptr (GError) err = NULL;
+  int fds[2];
+  ShmConn *ca, *cb_;
+  GSource *t;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  ca = shm_conn_new_socket (g_socket_new_from_fd (fds[0], NULL), "a");
+  cb_ = shm_conn_new_socket (g_socket_new_from_fd (fds[1], NULL), "b");
+  shm_conn_start (cb_, ctx, &cb, &st);
+
+  for (guint i = 0; i < 5; i++)
+    g_assert_true (shm_conn_send (ca, SHM_MSG_PING, sample_body (), &err));
+  g_main_loop_run (st.loop);
+  g_assert_cmpuint (st.n_msgs, ==, 1);
+
+  /* paused: more messages stay in the socket, nothing is dispatched */
+  for (guint i = 0; i < 5; i++)
+    g_assert_true (shm_conn_send (ca, SHM_MSG_PING, sample_body (), &err));
+  g_assert_true (shm_conn_send (ca, SHM_MSG_BYE, NULL, &err));
+  t = g_timeout_source_new (200);
+  g_source_set_callback (t, quit_cb, st.loop, NULL);
+  g_source_attach (t, ctx);
+  g_source_unref (t);
+  g_main_loop_run (st.loop);
+  g_assert_cmpuint (st.n_msgs, ==, 1);
+  g_assert_false (st.closed);
+  g_assert_cmpuint (shm_conn_get_unread (ca), >, 0);
+
+  /* going on: the rest, in order, up to the goodbye */
+  shm_conn_set_reading (cb_, TRUE);
+  g_main_loop_run (st.loop);
+  g_assert_cmpuint (st.n_msgs, ==, 11);
+  g_assert_cmpuint (shm_conn_get_unread (ca), ==, 0);
+
+  /* the end of stream comes once reading goes on, with nothing lost */
+  shm_conn_set_reading (cb_, FALSE);
+  shm_conn_close (ca);
+  t = g_timeout_source_new (100);
+  g_source_set_callback (t, quit_cb, st.loop, NULL);
+  g_source_attach (t, ctx);
+  g_source_unref (t);
+  g_main_loop_run (st.loop);
+  g_assert_false (st.closed);
+  shm_conn_set_reading (cb_, TRUE);
+  g_main_loop_run (st.loop);
+  g_assert_true (st.closed);
+  g_assert_null (st.close_error);
+
+  shm_conn_unref (ca);
+  shm_conn_unref (cb_);
+  g_main_loop_unref (st.loop);
+  g_main_context_unref (ctx);
+}
+
+static void
 test_conn_garbage (void)
 {
   ShmConnCallbacks cb = { on_msg, on_closed };
@@ -401,5 +484,6 @@ main (int argc, char **argv)
   g_test_add_func ("/proto/addresses", test_addresses);
   g_test_add_func ("/proto/conn", test_conn);
   g_test_add_func ("/proto/conn-garbage", test_conn_garbage);
+  g_test_add_func ("/proto/conn-pause", test_conn_pause);
   return g_test_run ();
 }
