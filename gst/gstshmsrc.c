@@ -894,12 +894,15 @@ handle_frame (GstShmSrc * self, GVariant * body, gboolean inline_frame,
       self->paused_conn = shm_conn_ref (self->conn);
       shm_conn_set_reading (self->conn, FALSE);
     }
-    g_cond_signal (&self->cond);
   } else {
     self->frames_dropped++;
   }
   g_mutex_unlock (&self->lock);
-  if (!keep)
+  /* (after the unlock: the streaming thread does not wake into a lock we
+   * still hold) */
+  if (keep)
+    g_cond_signal (&self->cond);
+  else
     item_discard (item);
   return;
 
