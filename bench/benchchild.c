@@ -282,10 +282,13 @@ finish (Child * c, const gchar * status, const gchar * message)
     return;
   c->finished = TRUE;
   write_result (c, status, message);
-  if (!g_str_equal (status, "ok")) {
-    /* A pipeline that hangs may not stop either: leave now. */
+  if (g_str_equal (status, "hang")) {
+    /* A pipeline that hangs may not stop either: leave now (the parent
+     * removes what it leaves in /dev/shm). */
     _exit (0);
   }
+  /* stop the pipeline, so that its elements clean up (the watchdog set
+   * after the main loop bounds it) */
   g_main_loop_quit (c->loop);
 }
 

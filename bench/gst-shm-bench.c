@@ -392,8 +392,33 @@ spawn (Bench * b, GPtrArray * args, gchar ** env, const gchar * log,
       execve (b->self, (gchar **) argv->pdata, env);
     _exit (127);
   }
+  if (pid < 0)
+    g_printerr ("Could not start a child process: %s\n", g_strerror (errno));
   g_ptr_array_unref (argv);
   return pid;
+}
+
+/* gst-plugins-bad's shmsink names its segment /dev/shm/shmpipe.PID.N
+ * (PID and N padded to 5 characters) and removes it only when it stops
+ * cleanly: remove what a sender that hung or was killed left. */
+static void
+remove_shmpipe_segments (pid_t pid)
+{
+  g_autofree gchar *prefix = g_strdup_printf ("shmpipe.%5d.", (int) pid);
+  GDir *d = g_dir_open ("/dev/shm", 0, NULL);
+  const gchar *name;
+
+  if (!d || pid <= 0) {
+    if (d)
+      g_dir_close (d);
+    return;
+  }
+  while ((name = g_dir_read_name (d)))
+    if (g_str_has_prefix (name, prefix)) {
+      g_autofree gchar *path = g_build_filename ("/dev/shm", name, NULL);
+      g_unlink (path);
+    }
+  g_dir_close (d);
 }
 
 static void
@@ -461,8 +486,14 @@ proc_poll (Proc * p)
 {
   pid_t r;
 
-  if (p->pid <= 0 || p->done)
+  if (p->done)
     return;
+  if (p->pid <= 0) {
+    /* never started (or fork failed): nothing to wait for */
+    p->done = TRUE;
+    p->status = 127 << 8;
+    return;
+  }
   r = wait4 (p->pid, &p->status, WNOHANG, &p->ru);
   if (r == p->pid) {
     p->done = TRUE;
@@ -835,6 +866,8 @@ run_case (Bench * b, Case * c, guint run_index)
   take_side (r, rkf, FALSE, &r->fps);
 
 done:
+  if (bad)
+    remove_shmpipe_segments (snd.pid);
   if (!r->status) {
     r->ok = r->fps > 0;
     r->status = g_strdup (r->ok ? "ok" : "error: nothing measured");

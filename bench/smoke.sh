@@ -21,6 +21,10 @@ fail() {
   exit 1
 }
 
+# what is in /dev/shm before: the benchmark must leave nothing there (not
+# even gst-plugins-bad's segments of a sender that hung)
+ls /dev/shm | sort >"$T/shm-before.txt"
+
 "$bench" --quick --list >"$T/cases.txt" || fail "--list failed"
 [ -s "$T/cases.txt" ] || fail "no cases"
 "$bench" --quick --output "$out" >"$T/stdout.txt" 2>"$T/stderr.txt" ||
@@ -58,5 +62,9 @@ while read -r id; do
       ;;
   esac
 done <"$T/cases.txt"
+
+ls /dev/shm | sort >"$T/shm-after.txt"
+left=$(comm -13 "$T/shm-before.txt" "$T/shm-after.txt")
+[ -z "$left" ] || fail "left in /dev/shm: $left"
 
 echo "ok: $n rows"
