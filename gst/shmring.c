@@ -140,7 +140,8 @@ shm_ring_unclaim (ShmArea * area, const ShmGeometry * geo, guint lane,
 
 /**
  * shm_ring_accept:
- * @served: the claim each lane is served for (0: none)
+ * @served: the claim each lane is served for (0: none); a served lane is
+ *   not accepted again until the sink has dropped its connection
  * @id: (out): the new claim
  *
  * Sink: finds a lane claimed by a receiver it does not serve yet, publishes
@@ -156,7 +157,10 @@ shm_ring_accept (ShmArea * area, const ShmGeometry * geo,
     guint8 *t = table_line (area, geo, i);
     guint64 claim = load64 (t, T_CLAIM);
 
-    if (claim == 0 || claim == served[i])
+    /* A lane still served (its old receiver left, a new one claimed it
+     * at once) is set up again only once the sink has dropped the old
+     * connection: until then that connection still reads the ring. */
+    if (claim == 0 || served[i] != 0)
       continue;
     /* Both rings start where their producers left them: the sink's own
      * index, and the receiver's, which it will not move before the ack. */

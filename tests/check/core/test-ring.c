@@ -269,6 +269,18 @@ test_lanes (void)
   shm_ring_unclaim (a.area, &a.geo, 3, 103);
   g_assert_true (shm_ring_claim (a.area, &a.geo, 999, &lane, &err));
   g_assert_cmpuint (lane, ==, 3);
+  {
+    /* a lane the sink still serves for its old receiver is not set up
+     * for the new claim until the sink has dropped the old connection */
+    guint64 served[SHM_RING_LANES] = { 0, };
+    guint64 id = 0;
+    for (guint i = 0; i < SHM_RING_LANES; i++)
+      served[i] = 100 + i;
+    g_assert_cmpint (shm_ring_accept (a.area, &a.geo, served, &id), ==, -1);
+    served[3] = 0;
+    g_assert_cmpint (shm_ring_accept (a.area, &a.geo, served, &id), ==, 3);
+    g_assert_cmpuint (id, ==, 999);
+  }
   /* the header's set-up clears every claim */
   shm_area_init_header (a.area, &a.geo);
   g_assert_false (shm_ring_claimed (a.area, &a.geo, 3, 999));
