@@ -191,6 +191,8 @@ struct _GstShmSink
   gboolean wait_for_receiver;
   guint min_receivers;
   gboolean unlock;
+  guint unlocks;                /* unlock() calls: a wait outside render sees
+                                 * one (unlock_stop may follow at once) */
   gboolean query_may_wait;      /* not going down in state */
   gboolean started;
   gboolean fatal;               /* an error was posted: render() fails */
@@ -1428,6 +1430,7 @@ gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
   g_autofree gchar *conflict = NULL;
   GstCaps *base, *caps;
   guint64 max;
+  guint unlocks;
 
   if (filter) {
     GstCaps *tmp = gst_caps_intersect_full (filter, tmpl,
@@ -1440,11 +1443,14 @@ gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
   }
 
   g_mutex_lock (&self->lock);
-  /* Only while the element is not going down in state: a live source
+  unlocks = self->unlocks;
+  /* Only while the element is not going down in state (a live source
    * negotiates holding its LIVE lock, which its own PLAYING->PAUSED
-   * change needs. */
+   * change needs) nor flushing (a flushing seek waits for the source's
+   * streaming thread, which may be in this query). */
   while (self->started && self->query_may_wait && self->wait_for_receiver
-      && !self->fatal && gst_shm_negotiator_n_receivers (self->negotiator) <
+      && !self->fatal && self->unlocks == unlocks
+      && gst_shm_negotiator_n_receivers (self->negotiator) <
       self->min_receivers) {
     GST_DEBUG_OBJECT (self, "caps query waits for a receiver");
     g_cond_wait (&self->cond, &self->lock);
@@ -1916,6 +1922,7 @@ gst_shm_sink_unlock (GstBaseSink * bsink)
 
   g_mutex_lock (&self->lock);
   self->unlock = TRUE;
+  self->unlocks++;
   g_cond_broadcast (&self->cond);
   if (self->slots)
     gst_shm_slots_set_flushing (self->slots, TRUE);

@@ -737,6 +737,55 @@ GST_START_TEST (test_sink_release_not_held)
 
 GST_END_TEST;
 
+typedef struct
+{
+  GstPad *pad;
+  GstCaps *caps;
+  gint done;
+} CapsQuery;
+
+static gpointer
+query_caps_thread (gpointer data)
+{
+  CapsQuery *q = data;
+
+  q->caps = gst_pad_query_caps (q->pad, NULL);
+  g_atomic_int_set (&q->done, 1);
+  return NULL;
+}
+
+GST_START_TEST (test_sink_caps_query_flush)
+{
+  /* A caps query that waits for the first receiver ends at a flush (as a
+   * flushing seek needs: the source's streaming thread may be in it). */
+  GstElement *sink = gst_element_factory_make ("shmsink", NULL);
+  CapsQuery q = { NULL, NULL, 0 };
+  GThread *thread;
+  gint i;
+
+  g_object_set (sink, "path", area_path, NULL);
+  q.pad = gst_element_get_static_pad (sink, "sink");
+  fail_unless (gst_element_set_state (sink, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  thread = g_thread_new ("caps-query", query_caps_thread, &q);
+  g_usleep (200 * 1000);
+  fail_if (g_atomic_int_get (&q.done), "the caps query did not wait");
+  fail_unless (gst_pad_send_event (q.pad, gst_event_new_flush_start ()));
+  for (i = 0; i < 500 && !g_atomic_int_get (&q.done); i++)
+    g_usleep (10 * 1000);
+  fail_unless (g_atomic_int_get (&q.done), "a flush did not end the wait");
+  g_thread_join (thread);
+  fail_unless (q.caps != NULL);
+  gst_caps_unref (q.caps);
+  fail_unless (gst_pad_send_event (q.pad, gst_event_new_flush_stop (TRUE)));
+  gst_element_set_state (sink, GST_STATE_NULL);
+  gst_object_unref (q.pad);
+  gst_object_unref (sink);
+  fail_if (g_file_test (sock_path, G_FILE_TEST_EXISTS));
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_sink_receiver_timeout)
 {
   /* A receiver that stops answering (no release, no heartbeat) is
@@ -1273,6 +1322,7 @@ shm_suite (void)
   tcase_add_test (tc, test_src_frame_before_ready);
   tcase_add_test (tc, test_src_ring_index_beyond);
   tcase_add_test (tc, test_sink_ring_index_beyond);
+  tcase_add_test (tc, test_sink_caps_query_flush);
   return s;
 }
 
