@@ -1673,24 +1673,30 @@ copy_frame (GstShmSrc * self, Item * item, GstBuffer * in, gboolean wc,
   }
 }
 
-/* The sender's due time on CLOCK_MONOTONIC, as running time here.  A frame
+/* The sender's due time on CLOCK_MONOTONIC, as running time here.  Frames
  * due before this pipeline started playing (the backlog of a sender that
- * waited for this receiver) gets running time 0; PTS never go back within
- * a session, so the frames after it keep their exact times. */
+ * waited for this receiver) get running times from 0 up, one nanosecond
+ * apart; the frames after them keep their exact times. */
 static GstClockTime
 from_monotonic (Session * s, guint64 mono, GstClockTime base_time,
-    GstClockTimeDiff diff, GstClockTime * last)
+    GstClockTimeDiff diff, gboolean increasing, GstClockTime * last)
 {
   gint64 t;
   GstClockTime rt;
+  gboolean early;
 
   if (mono == G_MAXUINT64 || !GST_CLOCK_TIME_IS_VALID (base_time))
     return GST_CLOCK_TIME_NONE;
   t = (gint64) mono + s->mono_offset - diff;
-  rt = t > (gint64) base_time ? (GstClockTime) (t - base_time) : 0;
-  if (GST_CLOCK_TIME_IS_VALID (*last) && rt <= *last)
+  early = t <= (gint64) base_time;
+  rt = early ? 0 : (GstClockTime) (t - base_time);
+  /* DTS never go back.  PTS may (reordered frames of an encoded stream),
+   * except those of frames from before our base time, which would all be
+   * 0 otherwise. */
+  if ((increasing || early) && GST_CLOCK_TIME_IS_VALID (*last) && rt <= *last)
     rt = *last + 1;
-  *last = rt;
+  if (!GST_CLOCK_TIME_IS_VALID (*last) || rt > *last)
+    *last = rt;
   return rt;
 }
 
@@ -1717,9 +1723,9 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
       s->have_mono_offset = TRUE;
     }
     GST_BUFFER_PTS (buf) = from_monotonic (s, item->mono_pts, base_time,
-        diff, &s->last_pts);
+        diff, FALSE, &s->last_pts);
     GST_BUFFER_DTS (buf) = from_monotonic (s, item->mono_dts, base_time,
-        diff, &s->last_dts);
+        diff, TRUE, &s->last_dts);
   } else {
     GST_BUFFER_PTS (buf) = item->pts;
     GST_BUFFER_DTS (buf) = item->dts;

@@ -1141,6 +1141,67 @@ GST_START_TEST (test_src_dmabuf_caps)
 
 GST_END_TEST;
 
+static GstPadProbeReturn
+collect_pts_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GArray *pts = data;
+  GstClockTime t = GST_BUFFER_PTS (GST_PAD_PROBE_INFO_BUFFER (info));
+
+  g_array_append_val (pts, t);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_src_live_reordered_pts)
+{
+  /* A live receiver keeps the order of the sender's PTS (an encoded
+   * stream's reordered frames: 0, 3, 1, 2 frames ahead), only their
+   * origin changes, and keeps DTS increasing. */
+  static const gint order[] = { 0, 3, 1, 2 };
+  FakeSender *f = fake_sender_new (NULL);
+  GArray *pts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+  GstIterator *it = gst_bin_iterate_sinks (GST_BIN (f->pipeline));
+  GValue v = G_VALUE_INIT;
+  GstPad *pad;
+  guint64 session, base;
+
+  fail_unless (gst_iterator_next (it, &v) == GST_ITERATOR_OK);
+  pad = gst_element_get_static_pad (g_value_get_object (&v), "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, collect_pts_probe, pts,
+      NULL);
+  g_value_unset (&v);
+  gst_iterator_free (it);
+
+  session = fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, "video/x-h264,stream-format=byte-stream,"
+      "alignment=au");
+  base = g_get_monotonic_time () * 1000 + 50 * GST_MSECOND;
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++) {
+    GVariantDict d;
+    g_variant_dict_init (&d, frame_body (session, i, 100, 256));
+    g_variant_dict_insert (&d, "seq", "t", (guint64) i);
+    g_variant_dict_insert (&d, "pts", "t", order[i] * 10 * GST_MSECOND);
+    g_variant_dict_insert (&d, "mono-pts", "t", base + order[i] * 10 *
+        GST_MSECOND);
+    g_variant_dict_insert (&d, "mono-dts", "t", base + i * GST_MSECOND);
+    peer_send (f->p, SHM_MSG_FRAME, g_variant_dict_end (&d));
+    /* one at a time: a live receiver drops its oldest frames when they
+     * pile up */
+    for (gint j = 0; j < 500 && pts->len <= i; j++)
+      g_usleep (10 * 1000);
+    fail_unless_equals_int (pts->len, i + 1);
+  }
+  for (guint i = 1; i < G_N_ELEMENTS (order); i++) {
+    GstClockTimeDiff got = GST_CLOCK_DIFF (g_array_index (pts, GstClockTime,
+            0), g_array_index (pts, GstClockTime, i));
+    fail_unless_equals_int64 (got, order[i] * 10 * GST_MSECOND);
+  }
+  gst_object_unref (pad);
+  g_array_unref (pts);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_src_bad_frames)
 {
   struct
@@ -1323,6 +1384,7 @@ shm_suite (void)
   tcase_add_test (tc, test_src_ring_index_beyond);
   tcase_add_test (tc, test_sink_ring_index_beyond);
   tcase_add_test (tc, test_sink_caps_query_flush);
+  tcase_add_test (tc, test_src_live_reordered_pts);
   return s;
 }
 
