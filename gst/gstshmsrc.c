@@ -551,6 +551,11 @@ handle_mmap (GstShmSrc * self, GVariant * body)
   s->same_boot = boot_id && *boot_id
       && g_str_equal (boot_id, gst_shm_boot_id ());
   s->geo = g;
+  /* checked here, not only against the area: frames may come inline */
+  if (!shm_geometry_validate (&g, G_MAXUINT64, &err)) {
+    session_unref (s);
+    goto invalid;
+  }
 
   GST_OBJECT_LOCK (self);
   allow_symlink = self->allow_symlink;

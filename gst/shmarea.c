@@ -169,8 +169,8 @@ shm_geometry_compute (ShmGeometry * geo, guint64 area_size, guint32 n_slots,
 /* Checks that a geometry (from a header or a hello) is self-consistent and
  * fits in @map_size bytes.  All arithmetic is overflow-safe because every
  * value is first bounded by SHM_AREA_MAX_SIZE. */
-static gboolean
-geometry_validate (const ShmGeometry * g, guint64 map_size, GError ** error)
+gboolean
+shm_geometry_validate (const ShmGeometry * g, guint64 map_size, GError ** error)
 {
   const gchar *what = NULL;
 
@@ -617,7 +617,7 @@ shm_area_read_header (ShmArea * area, ShmGeometry * g, GError ** error)
   g->n_slots = rd32 (hdr, OFF (n_slots));
   g->flags = rd32 (hdr, OFF (flags));
 
-  if (!geometry_validate (g, area->size, error)) {
+  if (!shm_geometry_validate (g, area->size, error)) {
     g_prefix_error (error, "\"%s\": ", area->path);
     return FALSE;
   }
@@ -637,7 +637,7 @@ shm_area_check_header (ShmArea * area, const ShmGeometry * expected,
 {
   ShmGeometry g;
 
-  if (!geometry_validate (expected, G_MAXUINT64, error))
+  if (!shm_geometry_validate (expected, G_MAXUINT64, error))
     return FALSE;
   if (expected->area_size > area->size) {
     g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,

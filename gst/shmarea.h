@@ -207,6 +207,8 @@ shm_release_fence (void)
 }
 
 /* Slots. */
+gboolean shm_geometry_validate (const ShmGeometry * g, guint64 map_size,
+    GError ** error);
 gboolean shm_geometry_slot_range (const ShmGeometry * geo, guint32 slot,
     guint64 * offset);
 

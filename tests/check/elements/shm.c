@@ -1061,6 +1061,12 @@ bad_slot_size (GVariantDict * d)
 }
 
 static void
+one_slot (GVariantDict * d)
+{
+  g_variant_dict_insert (d, "n-slots", "u", 1);
+}
+
+static void
 bad_token_bytes (GVariantDict * d)
 {
   g_variant_dict_insert (d, "token_bytes", "u", 4096);
@@ -1077,6 +1083,8 @@ GST_START_TEST (test_src_bad_mmap)
           "outside 0..63"},
     {bad_slot_size, "invalid slot size in area geometry"},
     {bad_token_bytes, "field \"token_bytes\" is 4096, outside 16..16"},
+    {one_slot, "invalid mmap hello from the sender: invalid slot count in "
+          "area geometry"},
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
