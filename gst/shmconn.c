@@ -267,13 +267,17 @@ flush_locked (ShmConn * conn, GError ** error)
   return TRUE;
 }
 
-/* The transport refused a write (the peer is gone or going): drop what is
- * queued and fail further sends, but keep reading: what the peer sent
- * before it left (an EOS, a goodbye) is still to be read, and the reader
- * reports the end.  Called with the lock. */
+/* The transport refused a write.  When the peer is gone or going, drop
+ * what is queued and fail further sends, but keep reading: what the peer
+ * sent before it left (an EOS, a goodbye) is still to be read, and the
+ * reader reports the end.  Any other failure (a ring index of the peer's
+ * beyond the ring) ends the connection now.  Called with the lock. */
 static void
 write_failed_locked (ShmConn * conn, GError * error)
 {
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+    schedule_close_locked (conn, g_error_copy (error));
   if (!conn->write_error)
     conn->write_error = error;
   else

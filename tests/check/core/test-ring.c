@@ -239,6 +239,29 @@ test_index_beyond_ring (void)
   g_assert_cmpstr (re.close_error, ==, "the peer's ring index is beyond the "
       "ring (producer 32769, consumer 0, ring of 32768 bytes)");
   g_assert_cmpuint (re.bodies->len, ==, 0);
+  shm_conn_unref (recv);
+  end_clear (&re);
+  area_teardown (&a);
+
+  /* the same with the consumer index of the ring the receiver writes: its
+   * next send ends the connection */
+  area_setup (&a, SHM_RING_REGION_SIZE);
+  memset (served, 0, sizeof served);
+  g_assert_true (shm_ring_claim (a.area, &a.geo, 7, &lane, &err));
+  g_assert_cmpint (shm_ring_accept (a.area, &a.geo, served, &id), ==, 0);
+  recv = shm_conn_new_ring (a.area, &a.geo, lane, 7, FALSE, "recv");
+  end_init (&re, loop);
+  shm_conn_start (recv, ctx, &end_callbacks, &re);
+  prod = GUINT32_TO_LE (SHM_RING_DATA + 1);
+  memcpy (shm_area_get_data (a.area) + a.geo.ring_offset + SHM_RING_TABLE
+      + SHM_RING_HALF + 64, &prod, 4);
+  g_assert_false (shm_conn_send (recv, SHM_MSG_PING, NULL, &err));
+  g_assert_nonnull (strstr (err->message, "beyond the ring"));
+  g_main_loop_run (loop);
+  g_assert_true (re.closed);
+  g_assert_nonnull (re.close_error);
+  g_assert_nonnull (strstr (re.close_error, "the peer's ring index is "
+          "beyond the ring"));
 
   shm_conn_unref (recv);
   end_clear (&re);
