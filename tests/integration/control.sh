@@ -53,7 +53,7 @@ ring-existing-file)
   truncate -s 4M "$P"
   bg recv "$peer" recv --path "$P" --control ring --expect 60 --not-live \
     --require-zero-copy
-  sleep 0.3
+  wait_started recv
   bg send "$peer" send --path "$P" --frames 60 --control ring
   expect_rc recv 0
   expect_rc send 0
@@ -176,15 +176,14 @@ tcp-inline-slow-receiver)
   # The receiver stops reading (SIGSTOP) while frames come inline and the
   # sender reaches its EOS: the sender waits for it to read what is queued
   # (skipping frames meanwhile) instead of stopping and losing its EOS.
+  # (Frames of 3.7 MB: the sockets' kernel buffers cannot hold the rest of
+  # the stream.)
   port=$(free_port)
   bg recv "$peer" recv --path "$T/elsewhere" --timeout 30 \
     --control "tcp:127.0.0.1:$port" --not-live --allow-gaps
   bg send "$peer" send --path "$P" --frames 45 --live \
-    --width 640 --height 480 --control "tcp:127.0.0.1:$port"
-  for i in $(seq 1 300); do
-    grep -q 'event=(string)connected' "$T/recv.log" && break
-    sleep 0.1
-  done
+    --width 1280 --height 720 --control "tcp:127.0.0.1:$port"
+  wait_log recv "event=(string)connected"
   sleep 0.3
   kill -STOP "$(pgrep -P "$(cat "$T/recv.pid")")"
   sleep 3

@@ -26,6 +26,12 @@ fail() {
 }
 
 cleanup() {
+  local f
+  # each process under timeout(1) (which passes the signal on, and a
+  # SIGCONT after it, so a stopped one ends too), then its wrapper
+  for f in "$T"/*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$T"
@@ -47,12 +53,14 @@ bg() {
   while [ ! -f "$T/$name.pid" ]; do sleep 0.01; done
 }
 
-# stop NAME: interrupts NAME, a gst-launch-1.0 that then shuts down
-# cleanly; it handles SIGINT once its pipeline is PLAYING, so wait for that.
+# stop NAME: interrupts NAME, a gst-launch-1.0 or shm-peer that then shuts
+# down cleanly; gst-launch-1.0 handles SIGINT once its pipeline is PLAYING,
+# so wait for that (shm-peer says STARTED then).
 stop() {
   local i
   for i in $(seq 1 100); do
-    grep -q "Setting pipeline to PLAYING" "$T/$1.log" 2>/dev/null && break
+    grep -qE "Setting pipeline to PLAYING|^STARTED" "$T/$1.log" 2>/dev/null &&
+      break
     sleep 0.1
   done
   sleep 0.1
@@ -80,15 +88,20 @@ run() {
   echo $? >"$T/$name.rc"
 }
 
-# wait_started NAME: waits for a shm-peer receiver to have set its
-# pipeline to PLAYING (its base time is then fixed)
-wait_started() {
+# wait_log NAME TEXT: waits (30 s at most) for TEXT in NAME's output
+wait_log() {
   local i
   for i in $(seq 1 300); do
-    grep -q '^STARTED' "$T/$1.log" 2>/dev/null && return 0
+    grep -qF -- "$2" "$T/$1.log" 2>/dev/null && return 0
     sleep 0.1
   done
-  fail "$1 did not start"
+  fail "$1 never said: $2"
+}
+
+# wait_started NAME: waits for a shm-peer to have set its pipeline to
+# PLAYING (a receiver's base time is then fixed)
+wait_started() {
+  wait_log "$1" STARTED
 }
 
 wait_file() {

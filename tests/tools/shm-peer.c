@@ -354,6 +354,7 @@ run_sender (void)
 
   gst_bus_add_watch (GST_ELEMENT_BUS (pipeline), bus_cb, NULL);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  g_print ("STARTED\n");
   g_timeout_add_seconds (opt_timeout_s, watchdog, NULL);
   g_main_loop_run (loop);
 

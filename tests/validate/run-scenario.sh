@@ -24,16 +24,6 @@ passed() {
   expect_log "$1" "Test PASSED (Return value: 0)"
 }
 
-# wait_log NAME TEXT: waits for TEXT in NAME's output
-wait_log() {
-  local i
-  for i in $(seq 1 300); do
-    grep -qF -- "$2" "$T/$1.log" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  fail "$1 never said: $2"
-}
-
 case $name in
 play_to_eos)
   bg scen "$validate" --set-scenario="$scenario" --check-stamps=sink \
