@@ -66,13 +66,9 @@ copy_stream_sse41 (guint8 * dst, const guint8 * src, gsize n)
 static gboolean
 have_sse41 (void)
 {
-  static gint cached = -1;
-
-  if (cached < 0) {
-    __builtin_cpu_init ();
-    cached = __builtin_cpu_supports ("sse4.1") ? 1 : 0;
-  }
-  return cached;
+  /* (libgcc detects the CPU in a constructor: no cache of ours, which
+   * several threads would race to fill) */
+  return __builtin_cpu_supports ("sse4.1");
 }
 #endif
 
@@ -91,14 +87,4 @@ shm_copy_from_wc (gpointer dst, gconstpointer src, gsize n)
   }
 #endif
   memcpy (dst, src, n);
-}
-
-const gchar *
-shm_copy_from_wc_method (void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-  if (have_sse41 ())
-    return "sse4.1 streaming loads";
-#endif
-  return "memcpy";
 }

@@ -11,7 +11,6 @@
 G_BEGIN_DECLS
 
 void shm_copy_from_wc (gpointer dst, gconstpointer src, gsize n);
-const gchar *shm_copy_from_wc_method (void);
 
 G_END_DECLS
 

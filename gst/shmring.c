@@ -155,7 +155,9 @@ shm_ring_accept (ShmArea * area, const ShmGeometry * geo,
 {
   for (guint i = 0; i < SHM_RING_LANES; i++) {
     guint8 *t = table_line (area, geo, i);
+    guint8 *r2s = half_base (area, geo, i, TRUE);
     guint64 claim = load64 (t, T_CLAIM);
+    guint32 r2s_start;
 
     /* A lane still served (its old receiver left, a new one claimed it
      * at once) is set up again only once the sink has dropped the old
@@ -164,8 +166,11 @@ shm_ring_accept (ShmArea * area, const ShmGeometry * geo,
       continue;
     /* Both rings start where their producers left them: the sink's own
      * index, and the receiver's, which it will not move before the ack. */
+    r2s_start = load32 (r2s, 0);
     store32 (t, T_S2R_START, load32 (half_base (area, geo, i, FALSE), 0));
-    store32 (t, T_R2S_START, load32 (half_base (area, geo, i, TRUE), 0));
+    store32 (t, T_R2S_START, r2s_start);
+    /* our consumer index of the receiver's ring too, before the ack */
+    store32 (r2s, 64, r2s_start);
     store64 (t, T_ACK, claim);
     *id = claim;
     return i;
@@ -280,16 +285,17 @@ ring_send (gpointer tp, const guint8 * buf, gsize len, GError ** error)
   return n;
 }
 
+/* The indices first: the lane table is read only when there is nothing
+ * to do (every read of a BAR mapping is slow). */
 static gboolean
 ready (RingTransport * t, GIOCondition cond)
 {
-  if (ended (t))
+  if ((cond & G_IO_IN) && load32 (t->in, 0) != t->in_cons)
     return TRUE;
-  if (cond & G_IO_IN)
-    return load32 (t->in, 0) != t->in_cons;
-  if (cond & G_IO_OUT)
-    return (guint32) (t->out_prod - load32 (t->out, 64)) < SHM_RING_DATA;
-  return FALSE;
+  if ((cond & G_IO_OUT)
+      && (guint32) (t->out_prod - load32 (t->out, 64)) < SHM_RING_DATA)
+    return TRUE;
+  return ended (t);
 }
 
 /* A source that polls the ring, backing off from 1 to 16 ms while nothing
