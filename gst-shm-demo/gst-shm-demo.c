@@ -73,6 +73,7 @@ typedef struct
   GstElement *sender, *receiver;
   GstElement *sink, *src;
   gint width, height;
+  guint64 frame_size;           /* bytes of one frame of --size/--format */
   gint64 start_us, last_us;
   guint64 last_frames, last_bytes;
   /* counted in the receiver's streaming thread */
@@ -212,7 +213,10 @@ zero_copy_text (gchar * buf, gsize len)
   guint64 sink_sent = stat_u64 (demo.sink, "frames-sent");
   guint64 src_copied = stat_u64 (demo.src, "frames-copied");
   guint64 src_pushed = stat_u64 (demo.src, "frames-pushed");
+  guint64 src_inline = stat_u64 (demo.src, "frames-inline");
 
+  if (src_inline > 0)
+    return "no: frames come inline over the connection";
   if (sink_copied == 0 && src_copied == 0)
     return "yes";
   /* a guest's BAR is not cached: shmsrc copies each frame out once */
@@ -252,7 +256,7 @@ tick (gpointer data)
     }
   } else {
     frames = stat_u64 (demo.sink, "frames-sent");
-    bytes = frames * (guint64) demo.width * demo.height;
+    bytes = frames * demo.frame_size;
   }
   fps = (frames - demo.last_frames) / dt;
   gbps = (bytes - demo.last_bytes) / dt / 1e9;
@@ -348,9 +352,15 @@ main (int argc, char **argv)
     g_printerr ("--size must be WIDTHxHEIGHT, e.g. 1920x1080\n");
     return 2;
   }
-  if (gst_video_format_from_string (opt_format) == GST_VIDEO_FORMAT_UNKNOWN) {
-    g_printerr ("unknown --format %s\n", opt_format);
-    return 2;
+  {
+    GstVideoInfo info;
+    GstVideoFormat fmt = gst_video_format_from_string (opt_format);
+    if (fmt == GST_VIDEO_FORMAT_UNKNOWN
+        || !gst_video_info_set_format (&info, fmt, demo.width, demo.height)) {
+      g_printerr ("unknown --format %s\n", opt_format);
+      return 2;
+    }
+    demo.frame_size = GST_VIDEO_INFO_SIZE (&info);
   }
   if (opt_fps < 1 || opt_fps > 1000) {
     g_printerr ("--fps must be 1..1000\n");
