@@ -46,7 +46,7 @@ gint bench_child_run (const BenchChildOptions * opts);
 /* benchtimer: a pass-through element that times how long each buffer takes
  * downstream of it (the push into the sink: for shmsink, its render). */
 void bench_elements_register (void);
-GArray *bench_timer_get_durations (GstElement * timer);
+GArray *bench_timer_copy_durations (GstElement * timer);
 
 gint64 bench_now_ns (void);
 gint64 bench_cpu_ns (glong * maxrss_kb);

@@ -232,8 +232,7 @@ write_result (Child * c, const gchar * status, const gchar * message)
     g_key_file_set_uint64 (kf, "result", "missing",
         c->max_seq + 1 > c->count ? c->max_seq + 1 - c->count : 0);
   g_key_file_set_boolean (kf, "result", "eos", c->eos);
-  g_mutex_unlock (&c->lock);
-
+  /* (the streaming thread may still add to it) */
   if (c->latency->len) {
     GString *s = g_string_new (NULL);
     for (guint i = 0; i < c->latency->len; i++)
@@ -242,9 +241,10 @@ write_result (Child * c, const gchar * status, const gchar * message)
     g_key_file_set_value (kf, "result", "latency-ns", s->str);
     g_string_free (s, TRUE);
   }
+  g_mutex_unlock (&c->lock);
+
   if (c->timer) {
-    /* The streaming thread may still push: copy what is there now. */
-    GArray *d = bench_timer_get_durations (c->timer);
+    GArray *d = bench_timer_copy_durations (c->timer);
     guint n = d->len;
     guint from = c->have_start ? (guint) c->start_index : n;
     GString *s = g_string_new (NULL);
@@ -254,6 +254,7 @@ write_result (Child * c, const gchar * status, const gchar * message)
     g_key_file_set_value (kf, "result", "render-ns", s->str);
     g_key_file_set_uint64 (kf, "result", "rendered", n);
     g_string_free (s, TRUE);
+    g_array_unref (d);
   }
   if (c->sink) {
     g_autofree gchar *st = stats_string (c->sink);

@@ -59,7 +59,7 @@ struct _BenchTimer
   GstElement parent;
   GstPad *sinkpad;
   GstPad *srcpad;
-  GArray *durations;            /* gint64 ns, streaming thread only */
+  GArray *durations;            /* gint64 ns, object lock */
 };
 
 G_DEFINE_TYPE (BenchTimer, bench_timer, GST_TYPE_ELEMENT);
@@ -83,7 +83,9 @@ bench_timer_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   t1 = bench_now_ns ();
   if (ret == GST_FLOW_OK) {
     gint64 d = t1 - t0;
+    GST_OBJECT_LOCK (self);
     g_array_append_val (self->durations, d);
+    GST_OBJECT_UNLOCK (self);
   }
   return ret;
 }
@@ -133,15 +135,23 @@ bench_timer_class_init (BenchTimerClass * klass)
 }
 
 /**
- * bench_timer_get_durations:
+ * bench_timer_copy_durations:
  *
- * The time each buffer spent downstream of @timer, in ns (read it once the
- * stream is done or blocked).
+ * Returns: (transfer full): the time each buffer so far spent downstream
+ * of @timer, in ns (the streaming thread may go on adding to its own).
  */
 GArray *
-bench_timer_get_durations (GstElement * timer)
+bench_timer_copy_durations (GstElement * timer)
 {
-  return BENCH_TIMER (timer)->durations;
+  BenchTimer *self = BENCH_TIMER (timer);
+  GArray *copy;
+
+  GST_OBJECT_LOCK (self);
+  copy = g_array_sized_new (FALSE, FALSE, sizeof (gint64),
+      self->durations->len);
+  g_array_append_vals (copy, self->durations->data, self->durations->len);
+  GST_OBJECT_UNLOCK (self);
+  return copy;
 }
 
 /* benchpoolsink */
