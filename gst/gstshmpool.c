@@ -15,293 +15,12 @@
 GST_DEBUG_CATEGORY_STATIC (gst_shm_pool_debug);
 #define GST_CAT_DEFAULT gst_shm_pool_debug
 
-/* --- slot table ----------------------------------------------------------
- *
- * A slot is free when no GstMemory of ours wraps it (in_use: upstream is
- * rendering into it, or the sink copies into it) and no receiver holds it
- * (holds: one count per receiver lane, a receiver may hold the same slot
- * more than once when a frame is sent twice).
- */
-
-struct _GstShmSlots
-{
-  gint ref_count;
-  ShmArea *area;
-  ShmGeometry geo;
-
-  GMutex lock;
-  GCond cond;
-  /* protected by lock */
-  gboolean in_use[SHM_AREA_MAX_SLOTS];
-  guint16 holds[SHM_AREA_MAX_SLOTS][SHM_AREA_TOKEN_LANES];
-  guint32 total_holds[SHM_AREA_MAX_SLOTS];
-  guint64 seq[SHM_AREA_MAX_SLOTS];      /* frame last published in a slot */
-  gboolean flushing;
-  gboolean starved;
-  GstClockTime timeout;
-  guint next;
-};
-
-GstShmSlots *
-gst_shm_slots_new (ShmArea * area, const ShmGeometry * geo)
-{
-  GstShmSlots *slots = g_new0 (GstShmSlots, 1);
-
-  slots->ref_count = 1;
-  slots->area = shm_area_ref (area);
-  slots->geo = *geo;
-  slots->timeout = GST_SECOND;
-  g_mutex_init (&slots->lock);
-  g_cond_init (&slots->cond);
-  return slots;
-}
-
-GstShmSlots *
-gst_shm_slots_ref (GstShmSlots * slots)
-{
-  g_atomic_int_inc (&slots->ref_count);
-  return slots;
-}
-
-void
-gst_shm_slots_unref (GstShmSlots * slots)
-{
-  if (!g_atomic_int_dec_and_test (&slots->ref_count))
-    return;
-  shm_area_unref (slots->area);
-  g_mutex_clear (&slots->lock);
-  g_cond_clear (&slots->cond);
-  g_free (slots);
-}
-
-ShmArea *
-gst_shm_slots_get_area (GstShmSlots * slots)
-{
-  return slots->area;
-}
-
-const ShmGeometry *
-gst_shm_slots_get_geometry (GstShmSlots * slots)
-{
-  return &slots->geo;
-}
-
-guint8 *
-gst_shm_slots_get_slot_data (GstShmSlots * slots, guint slot)
-{
-  guint64 offset;
-
-  if (!shm_geometry_slot_range (&slots->geo, slot, &offset))
-    return NULL;
-  return shm_area_get_data (slots->area) + offset;
-}
-
-void
-gst_shm_slots_set_flushing (GstShmSlots * slots, gboolean flushing)
-{
-  g_mutex_lock (&slots->lock);
-  slots->flushing = flushing;
-  g_cond_broadcast (&slots->cond);
-  g_mutex_unlock (&slots->lock);
-}
-
-void
-gst_shm_slots_set_timeout (GstShmSlots * slots, GstClockTime timeout)
-{
-  g_mutex_lock (&slots->lock);
-  slots->timeout = timeout;
-  g_mutex_unlock (&slots->lock);
-}
-
-static void
-wake (GstShmSlots * slots)
-{
-  g_mutex_lock (&slots->lock);
-  g_cond_broadcast (&slots->cond);
-  g_mutex_unlock (&slots->lock);
-}
-
-static gboolean
-is_free_locked (GstShmSlots * slots, guint i)
-{
-  return !slots->in_use[i] && slots->total_holds[i] == 0;
-}
-
-/**
- * gst_shm_slots_claim_full:
- * @cancel: the flushing flag of the caller (the sink's or a pool's), read
- *   under the lock: the sink's unlock must not make upstream's pool flush
- *
- * Claims a free slot for writing.  Waits up to the timeout for one to be
- * released; once a wait has timed out, the slots are "starved" and further
- * claims do not wait until some slot is released.
- *
- * Returns: GST_FLOW_OK, GST_FLOW_FLUSHING, or GST_FLOW_EOS when no slot is
- * free (timeout, starved, or @dontwait).
- */
-static GstFlowReturn
-claim_full (GstShmSlots * slots, gboolean dontwait, const gboolean * cancel,
-    guint * slot)
-{
-  gint64 end_time = -1;
-  GstFlowReturn ret = GST_FLOW_EOS;
-
-  g_mutex_lock (&slots->lock);
-  if (slots->timeout != GST_CLOCK_TIME_NONE)
-    end_time = g_get_monotonic_time () + slots->timeout / GST_USECOND;
-
-  for (;;) {
-    guint n = slots->geo.n_slots;
-
-    if (*cancel) {
-      ret = GST_FLOW_FLUSHING;
-      break;
-    }
-    for (guint k = 0; k < n; k++) {
-      guint i = (slots->next + k) % n;
-      if (is_free_locked (slots, i)) {
-        slots->in_use[i] = TRUE;
-        slots->next = (i + 1) % n;
-        slots->starved = FALSE;
-        *slot = i;
-        ret = GST_FLOW_OK;
-        goto done;
-      }
-    }
-    if (dontwait || slots->starved)
-      break;
-    if (end_time < 0) {
-      g_cond_wait (&slots->cond, &slots->lock);
-    } else if (!g_cond_wait_until (&slots->cond, &slots->lock, end_time)) {
-      GST_DEBUG ("no slot released within %" GST_TIME_FORMAT,
-          GST_TIME_ARGS (slots->timeout));
-      slots->starved = TRUE;
-      break;
-    }
-  }
-done:
-  g_mutex_unlock (&slots->lock);
-  return ret;
-}
-
-GstFlowReturn
-gst_shm_slots_claim (GstShmSlots * slots, gboolean dontwait, guint * slot)
-{
-  return claim_full (slots, dontwait, &slots->flushing, slot);
-}
-
-void
-gst_shm_slots_unclaim (GstShmSlots * slots, guint slot)
-{
-  g_mutex_lock (&slots->lock);
-  slots->in_use[slot] = FALSE;
-  if (slots->total_holds[slot] == 0)
-    g_cond_broadcast (&slots->cond);
-  g_mutex_unlock (&slots->lock);
-}
-
-/* Marks @slot as held by every receiver lane set in @lanes.  Called before
- * the frame is announced, so that a quick release never comes first. */
-void
-gst_shm_slots_hold (GstShmSlots * slots, guint slot, guint64 lanes, guint64 seq)
-{
-  g_mutex_lock (&slots->lock);
-  slots->seq[slot] = seq;
-  for (guint lane = 0; lanes; lane++, lanes >>= 1) {
-    if (lanes & 1) {
-      slots->holds[slot][lane]++;
-      slots->total_holds[slot]++;
-    }
-  }
-  g_mutex_unlock (&slots->lock);
-}
-
-/**
- * gst_shm_slots_release:
- *
- * Returns: FALSE when @lane does not hold @slot (a protocol violation).
- */
-gboolean
-gst_shm_slots_release (GstShmSlots * slots, guint slot, guint lane)
-{
-  gboolean ok = FALSE;
-
-  if (slot >= slots->geo.n_slots || lane >= SHM_AREA_TOKEN_LANES)
-    return FALSE;
-  g_mutex_lock (&slots->lock);
-  if (slots->holds[slot][lane] > 0) {
-    slots->holds[slot][lane]--;
-    slots->total_holds[slot]--;
-    slots->starved = FALSE;
-    if (is_free_locked (slots, slot))
-      g_cond_broadcast (&slots->cond);
-    ok = TRUE;
-  }
-  g_mutex_unlock (&slots->lock);
-  return ok;
-}
-
-void
-gst_shm_slots_drop_lane (GstShmSlots * slots, guint lane)
-{
-  g_mutex_lock (&slots->lock);
-  for (guint i = 0; i < slots->geo.n_slots; i++) {
-    slots->total_holds[i] -= slots->holds[i][lane];
-    slots->holds[i][lane] = 0;
-  }
-  slots->starved = FALSE;
-  g_cond_broadcast (&slots->cond);
-  g_mutex_unlock (&slots->lock);
-}
-
-guint
-gst_shm_slots_count_free (GstShmSlots * slots)
-{
-  guint n = 0;
-
-  g_mutex_lock (&slots->lock);
-  for (guint i = 0; i < slots->geo.n_slots; i++)
-    n += is_free_locked (slots, i);
-  g_mutex_unlock (&slots->lock);
-  return n;
-}
-
-/**
- * gst_shm_slots_furthest_behind:
- * @lanes: the receivers to consider
- * @oldest: (out): the frame number it holds
- *
- * Returns: the lane of @lanes that holds the oldest frame, or -1 when none
- * holds any.
- */
-gint
-gst_shm_slots_furthest_behind (GstShmSlots * slots, guint64 lanes,
-    guint64 * oldest_out)
-{
-  guint64 oldest = G_MAXUINT64;
-  gint found = -1;
-
-  g_mutex_lock (&slots->lock);
-  for (guint i = 0; i < slots->geo.n_slots; i++) {
-    for (guint lane = 0; lane < SHM_AREA_TOKEN_LANES; lane++) {
-      if ((lanes & (G_GUINT64_CONSTANT (1) << lane)) && slots->holds[i][lane]
-          && slots->seq[i] < oldest) {
-        oldest = slots->seq[i];
-        found = lane;
-      }
-    }
-  }
-  g_mutex_unlock (&slots->lock);
-  *oldest_out = oldest;
-  return found;
-}
-
 /* --- slot memory -------------------------------------------------------- */
 
 typedef struct
 {
   GstMemory mem;
-  GstShmSlots *slots;           /* root memory only */
+  ShmSlots *slots;              /* root memory only */
   guint slot;
   guint8 *data;                 /* start of the slot */
 } GstShmSlotMemory;
@@ -327,8 +46,8 @@ slot_free (GstAllocator * allocator, GstMemory * mem)
   GstShmSlotMemory *m = (GstShmSlotMemory *) mem;
 
   if (mem->parent == NULL) {
-    gst_shm_slots_unclaim (m->slots, m->slot);
-    gst_shm_slots_unref (m->slots);
+    shm_slots_unclaim (m->slots, m->slot);
+    shm_slots_unref (m->slots);
   }
   g_free (m);
 }
@@ -420,19 +139,20 @@ get_allocator (void)
  * Wraps a claimed slot; when the memory is freed, the claim ends.
  */
 GstMemory *
-gst_shm_slots_wrap (GstShmSlots * slots, guint slot, gsize size)
+gst_shm_slots_wrap (ShmSlots * slots, guint slot, gsize size)
 {
+  const ShmGeometry *geo = shm_slots_get_geometry (slots);
   GstShmSlotMemory *m;
 
-  g_return_val_if_fail (slot < slots->geo.n_slots, NULL);
-  g_return_val_if_fail (size <= slots->geo.slot_size, NULL);
+  g_return_val_if_fail (slot < geo->n_slots, NULL);
+  g_return_val_if_fail (size <= geo->slot_size, NULL);
 
   m = g_new0 (GstShmSlotMemory, 1);
   gst_memory_init (GST_MEMORY_CAST (m), 0, get_allocator (), NULL,
-      slots->geo.slot_size, SHM_AREA_PAGE - 1, 0, size);
-  m->slots = gst_shm_slots_ref (slots);
+      geo->slot_size, SHM_AREA_PAGE - 1, 0, size);
+  m->slots = shm_slots_ref (slots);
   m->slot = slot;
-  m->data = gst_shm_slots_get_slot_data (slots, slot);
+  m->data = shm_slots_get_slot_data (slots, slot);
   return GST_MEMORY_CAST (m);
 }
 
@@ -443,7 +163,7 @@ gst_shm_is_slot_memory (GstMemory * mem)
 }
 
 gboolean
-gst_shm_slot_memory_get_slot (GstMemory * mem, GstShmSlots ** slots,
+gst_shm_slot_memory_get_slot (GstMemory * mem, ShmSlots ** slots,
     guint * slot, gsize * offset)
 {
   GstShmSlotMemory *root;
@@ -482,9 +202,9 @@ struct _GstShmPool
 {
   GstBufferPool parent;
 
-  GstShmSlots *slots;
+  ShmSlots *slots;
   GstAtomicQueue *queue;        /* empty GstBuffers */
-  gboolean flushing;            /* protected by the slots' lock */
+  gint flushing;                /* atomic */
 
   /* set in set_config, read by acquire */
   GstVideoInfo info;
@@ -508,7 +228,8 @@ gst_shm_pool_set_config (GstBufferPool * pool, GstStructure * config)
   GstShmPool *self = GST_SHM_POOL (pool);
   GstCaps *caps;
   guint size, min, max;
-  guint64 slot_size = self->slots->geo.slot_size;
+  const ShmGeometry *geo = shm_slots_get_geometry (self->slots);
+  guint64 slot_size = geo->slot_size;
 
   if (!gst_buffer_pool_config_get_params (config, &caps, &size, &min, &max))
     goto wrong_config;
@@ -530,8 +251,8 @@ gst_shm_pool_set_config (GstBufferPool * pool, GstStructure * config)
   if (self->size == 0 || self->size > slot_size)
     goto too_big;
 
-  if (max == 0 || max > self->slots->geo.n_slots)
-    max = self->slots->geo.n_slots;
+  if (max == 0 || max > geo->n_slots)
+    max = geo->n_slots;
   min = MIN (min, max);
   gst_buffer_pool_config_set_params (config, caps, self->size, min, max);
 
@@ -590,22 +311,22 @@ gst_shm_pool_acquire_buffer (GstBufferPool * pool, GstBuffer ** buffer,
   GstShmPool *self = GST_SHM_POOL (pool);
   gboolean dontwait = params
       && (params->flags & GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT);
-  GstFlowReturn ret;
+  ShmClaimResult ret;
   GstMemory *mem;
   GstBuffer *buf;
   guint slot;
 
-  ret = claim_full (self->slots, dontwait, &self->flushing, &slot);
-  if (ret == GST_FLOW_OK) {
+  ret = shm_slots_claim (self->slots, dontwait, &self->flushing, &slot);
+  if (ret == SHM_CLAIM_OK) {
     mem = gst_shm_slots_wrap (self->slots, slot, self->size);
-  } else if (ret == GST_FLOW_EOS && !dontwait) {
+  } else if (ret == SHM_CLAIM_NONE && !dontwait) {
     /* Every slot is held past the timeout: hand out plain memory so that
      * upstream never blocks on a receiver; the sink counts what it cannot
      * send. */
     GST_DEBUG_OBJECT (pool, "no free slot, handing out system memory");
     mem = gst_allocator_alloc (NULL, self->size, NULL);
   } else {
-    return ret;
+    return ret == SHM_CLAIM_FLUSHING ? GST_FLOW_FLUSHING : GST_FLOW_EOS;
   }
 
   buf = gst_atomic_queue_pop (self->queue);
@@ -637,12 +358,8 @@ gst_shm_pool_release_buffer (GstBufferPool * pool, GstBuffer * buffer)
 static void
 set_pool_flushing (GstShmPool * self, gboolean flushing)
 {
-  GstShmSlots *slots = self->slots;
-
-  g_mutex_lock (&slots->lock);
-  self->flushing = flushing;
-  g_mutex_unlock (&slots->lock);
-  wake (slots);
+  g_atomic_int_set (&self->flushing, flushing);
+  shm_slots_wake (self->slots);
 }
 
 static void
@@ -680,7 +397,7 @@ gst_shm_pool_finalize (GObject * object)
 
   drain_queue (self);
   gst_atomic_queue_unref (self->queue);
-  gst_shm_slots_unref (self->slots);
+  shm_slots_unref (self->slots);
   G_OBJECT_CLASS (gst_shm_pool_parent_class)->finalize (object);
 }
 
@@ -709,18 +426,18 @@ gst_shm_pool_init (GstShmPool * self)
 }
 
 GstBufferPool *
-gst_shm_pool_new (GstShmSlots * slots)
+gst_shm_pool_new (ShmSlots * slots)
 {
   GstShmPool *pool;
 
   get_allocator ();
   pool = g_object_new (GST_TYPE_SHM_POOL, NULL);
   gst_object_ref_sink (pool);
-  pool->slots = gst_shm_slots_ref (slots);
+  pool->slots = shm_slots_ref (slots);
   return GST_BUFFER_POOL (pool);
 }
 
-GstShmSlots *
+ShmSlots *
 gst_shm_pool_get_slots (GstShmPool * pool)
 {
   return pool->slots;

@@ -63,21 +63,10 @@
 #include "gstshmpool.h"
 #include "gstshmnegotiator.h"
 #include "gstshmutil.h"
-#include "shmaddress.h"
-#include "shmarea.h"
-#include "shmconn.h"
-#include "shmproto.h"
-#include "shmring.h"
-#include "shmivshmem.h"
+#include "shmsender.h"
 
 #include <gst/video/video.h>
-#include <glib/gstdio.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <errno.h>
-#include <unistd.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define GST_CAT_DEFAULT gst_shm_sink_debug
@@ -91,11 +80,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
 #define DEFAULT_ALLOW_SYMLINK FALSE
 #define DEFAULT_INLINE_FALLBACK TRUE
-#define RING_POLL_MS 20
 /* Slot size for caps whose frame size is not known (not raw video). */
 #define DEFAULT_UNKNOWN_FRAME_SIZE (1024 * 1024)
-#define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
-#define TICK_MS 500
 
 enum
 {
@@ -117,38 +103,6 @@ enum
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
-typedef enum
-{
-  RECV_AWAIT_HELLO,
-  RECV_AWAIT_AREA,
-  RECV_AWAIT_REPLY,
-  RECV_READY,
-} ReceiverState;
-
-typedef struct
-{
-  GstShmSink *sink;
-  ShmConn *conn;
-  gchar *peer;                  /* "process 1234", "tcp:10.0.2.15:4000" */
-  gchar *peer_path;             /* the path the receiver maps */
-  ReceiverState state;
-  guint lane;
-  guint8 token[SHM_TOKEN_BYTES];
-  guint64 token_index;
-  guint64 session;
-  GstCaps *accept;
-  gboolean live;                /* may miss frames when it lags */
-  gint64 last_seen;             /* control thread */
-  gint64 since;
-  gboolean said_bye;
-  gboolean network;             /* over TCP or vsock */
-  gboolean inline_frames;       /* gets frames through the connection */
-  gboolean inline_lagging;      /* non-live, inline: gave up waiting for it
-                                 * until it catches up (self->lock) */
-  gint ring_lane;               /* in-band lane, or -1 */
-  guint64 ring_id;
-} Receiver;
-
 struct _GstShmSink
 {
   GstBaseSink parent;
@@ -159,65 +113,30 @@ struct _GstShmSink
   guint num_slots;
   guint64 size;
   guint mode;
+  gboolean wait_for_receiver;
+  guint min_receivers;
   GstClockTime slot_timeout;
   GstClockTime peer_timeout;
   gboolean allow_symlink;
   gboolean inline_fallback;
 
-  /* control thread; created in start, joined in stop */
-  GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
-  GSocket *listener;
-  GSource *listen_source;
-  GSource *tick_source;
-  gchar *socket_path;           /* a unix socket we bound */
-  dev_t socket_dev;
-  ino_t socket_ino;
-  gboolean ring;                /* control=ring: in-band lanes */
-  GSource *ring_source;
-  guint64 ring_served[SHM_RING_LANES];
-
+  /* created in start, freed in stop (streaming and control threads use it
+   * in between) */
+  ShmSender *sender;
   /* what each receiver accepts (own lock) */
   GstShmNegotiator *negotiator;
-  gboolean conflict_posted;
 
-  /* self->lock */
-  GMutex lock;
-  GCond cond;
-  GList *receivers;
-  guint n_ready;
-  guint64 used_lanes;
-  gboolean wait_for_receiver;
-  guint min_receivers;
-  gboolean unlock;
-  guint unlocks;                /* unlock() calls: a wait outside render sees
-                                 * one (unlock_stop may follow at once) */
+  /* GST_OBJECT_LOCK */
   gboolean query_may_wait;      /* not going down in state */
-  gboolean started;
-  gboolean fatal;               /* an error was posted: render() fails */
-  gchar *area_path;             /* copy of path while started */
-  ShmArea *existing;            /* a file that was there at start */
-  ShmGeometry geo;
-  GstShmSlots *slots;           /* current area; NULL before caps */
-  GstCaps *caps;
+  gboolean conflict_posted;
+  gboolean warned_drop;
+  GstCaps *caps;                /* the stream's */
+  gchar *area_path;
+
+  /* streaming thread */
   GstVideoInfo vinfo;
   gboolean is_video;
-  guint64 seq;
   gboolean uses_monotonic;
-  gboolean warned_drop;
-  /* stats */
-  guint64 frames_rendered;
-  guint64 frames_sent;
-  guint64 frames_zero_copy;
-  guint64 frames_copied;
-  guint64 bytes_copied;
-  guint64 frames_dropped;
-  guint64 frames_unsent;
-  guint64 frames_skipped;
-  guint64 frames_inline;
-  guint64 receivers_connected;
-  guint64 sessions;
 };
 
 #define gst_shm_sink_parent_class parent_class
@@ -226,871 +145,117 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
     GST_TYPE_SHM_SINK,
     GST_DEBUG_CATEGORY_INIT (gst_shm_sink_debug, "shmsink", 0, "gst-shm sink"));
 
-static gboolean gst_shm_sink_stop (GstBaseSink * bsink);
-static void receiver_drop (GstShmSink * self, Receiver * r,
-    const gchar * event, const gchar * reason);
+/* --- the engine's callbacks ------------------------------------------------ */
 
-static void
-set_fatal (GstShmSink * self)
+/* A receiver said what it accepts (hello), or changed its mind (accept).
+ * Returns why it is refused, if it is. */
+static gchar *
+on_accepts (ShmSender * sender, ShmPeer * peer, const gchar * str,
+    gboolean update, gpointer user_data)
 {
-  g_mutex_lock (&self->lock);
-  self->fatal = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-/* An error found in the control thread: posted at once, and render()
- * fails too, so that the streaming thread stops. */
-#define CONTROL_ERROR(self, domain, code, text, debug) G_STMT_START { \
-  GST_ELEMENT_ERROR (self, domain, code, text, debug); \
-  set_fatal (self); \
-} G_STMT_END
-
-/* --- errors -------------------------------------------------------------- */
-
-static void
-post_area_error (GstShmSink * self, const GError * err)
-{
-  switch (err->domain == SHM_AREA_ERROR ? err->code : -1) {
-    case SHM_AREA_ERROR_NOT_FOUND:
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
-          (NULL));
-      break;
-    case SHM_AREA_ERROR_PERMISSION:
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s",
-              err->message), (NULL));
-      break;
-    case SHM_AREA_ERROR_NO_SPACE:
-    case SHM_AREA_ERROR_TOO_SMALL:
-    case SHM_AREA_ERROR_EMPTY:
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("%s", err->message),
-          (NULL));
-      break;
-    case SHM_AREA_ERROR_BUSY:
-      GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("%s", err->message), (NULL));
-      break;
-    case SHM_AREA_ERROR_SYMLINK:
-    case SHM_AREA_ERROR_FOREIGN:
-    case SHM_AREA_ERROR_NOT_REGULAR:
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
-          (NULL));
-      break;
-    default:
-      GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s", err->message), (NULL));
-      break;
-  }
-}
-
-/* --- receivers: handshake ------------------------------------------------ */
-
-static void
-send_error (Receiver * r, const gchar * code, const gchar * message)
-{
-  GVariantDict d;
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "code", "s", code);
-  g_variant_dict_insert (&d, "message", "s", message);
-  shm_conn_send (r->conn, SHM_MSG_ERROR, g_variant_dict_end (&d), NULL);
-}
-
-/* Writes this receiver's token into its lane and sends the mmap hello.
- * Called with self->lock. */
-static void
-start_handshake_locked (GstShmSink * self, Receiver * r)
-{
-  const ShmGeometry *g = &self->geo;
-  ShmArea *area = gst_shm_slots_get_area (self->slots);
+  GstShmSink *self = user_data;
   g_autoptr (GError) err = NULL;
-  GVariantDict d;
-
-  if (r->state == RECV_READY)
-    self->n_ready--;
-
-  if (!shm_area_write_token (area, g, r->lane, G_MAXUINT64, r->token,
-          SHM_TOKEN_BYTES, &r->token_index, &err)) {
-    GST_WARNING_OBJECT (self, "token for %s: %s", r->peer, err->message);
-    send_error (r, "internal", err->message);
-    shm_conn_close (r->conn);
-    return;
-  }
-  r->session = g->session_id;
-  r->state = RECV_AWAIT_REPLY;
-  r->since = g_get_monotonic_time ();
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "version", "u", SHM_PROTO_VERSION);
-  g_variant_dict_insert (&d, "session", "t", g->session_id);
-  g_variant_dict_insert (&d, "file", "s", self->area_path);
-  g_variant_dict_insert (&d, "size", "t", g->area_size);
-  g_variant_dict_insert_value (&d, "token",
-      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, r->token,
-          SHM_TOKEN_BYTES, 1));
-  g_variant_dict_insert (&d, "token_index", "t", r->token_index);
-  g_variant_dict_insert (&d, "token_bytes", "u", SHM_TOKEN_BYTES);
-  g_variant_dict_insert (&d, "lane", "u", r->lane);
-  g_variant_dict_insert (&d, "token-offset", "t", g->token_offset);
-  g_variant_dict_insert (&d, "token-lanes", "u", g->token_lanes);
-  g_variant_dict_insert (&d, "token-lane-size", "u", g->token_lane_size);
-  g_variant_dict_insert (&d, "ring-offset", "t", g->ring_offset);
-  g_variant_dict_insert (&d, "ring-size", "t", g->ring_size);
-  g_variant_dict_insert (&d, "slots-offset", "t", g->slots_offset);
-  g_variant_dict_insert (&d, "slot-size", "t", g->slot_size);
-  g_variant_dict_insert (&d, "n-slots", "u", g->n_slots);
-  g_variant_dict_insert (&d, "flags", "u", g->flags);
-  g_variant_dict_insert (&d, "boot-id", "s", gst_shm_boot_id ());
-  shm_conn_send (r->conn, SHM_MSG_MMAP, g_variant_dict_end (&d), NULL);
-  GST_DEBUG_OBJECT (self, "mmap hello to %s: lane %u, token at %"
-      G_GUINT64_FORMAT, r->peer, r->lane, r->token_index);
-}
-
-static GVariant *
-ready_body_locked (GstShmSink * self)
-{
-  GVariantDict d;
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", self->geo.session_id);
-  if (self->caps)
-    gst_shm_negotiator_write (&d, self->caps);
-  return g_variant_dict_end (&d);
-}
-
-/* A receiver that does not accept the running stream is refused; the
- * stream goes on for the others.  Returns FALSE when it was refused. */
-static gboolean
-check_stream_caps (GstShmSink * self, Receiver * r)
-{
-  GstCaps *caps;
-  gboolean ok;
-
-  g_mutex_lock (&self->lock);
-  caps = self->caps ? gst_caps_ref (self->caps) : NULL;
-  g_mutex_unlock (&self->lock);
-  if (!caps)
-    return TRUE;
-  ok = gst_shm_negotiator_accepts (self->negotiator, r, caps);
-  if (!ok) {
-    g_autofree gchar *stream = gst_caps_to_string (caps);
-    g_autofree gchar *accept = r->accept ? gst_caps_to_string (r->accept)
-        : g_strdup ("ANY");
-    g_autofree gchar *msg = g_strdup_printf ("the running stream's caps %s "
-        "are not among those this receiver accepts (%s)", stream, accept);
-    send_error (r, "caps", msg);
-    receiver_drop (self, r, "refused", msg);
-  }
-  gst_caps_unref (caps);
-  return ok;
-}
-
-static void
-handle_hello (GstShmSink * self, Receiver * r, GVariant * body)
-{
-  g_autoptr (GError) err = NULL;
-  const gchar *path = NULL;
-  guint32 version;
-
-  if (!shm_msg_get_u32 (body, "version", 0, G_MAXUINT32, &version, &err))
-    goto invalid;
-  if (version != SHM_PROTO_VERSION) {
-    g_autofree gchar *msg = g_strdup_printf ("protocol version %u is not "
-        "supported: this shmsink speaks version %d", version,
-        SHM_PROTO_VERSION);
-    send_error (r, "version", msg);
-    receiver_drop (self, r, "refused", msg);
-    return;
-  }
-  if (shm_msg_has (body, "path")
-      && !shm_msg_get_string (body, "path", SHM_MAX_PATH, &path, &err))
-    goto invalid;
-  if (shm_msg_has (body, "live")) {
-    g_autoptr (GVariant) v = g_variant_lookup_value (body, "live",
-        G_VARIANT_TYPE_BOOLEAN);
-    if (!v) {
-      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-          "field \"live\" is not a boolean");
-      goto invalid;
-    }
-    r->live = g_variant_get_boolean (v);
-  }
-  gst_clear_caps (&r->accept);
-  r->accept = gst_shm_negotiator_read (body, FALSE, &err);
-  if (err)
-    goto invalid;
-  g_free (r->peer_path);
-  r->peer_path = g_strdup (path ? path : "(unknown)");
-  GST_INFO_OBJECT (self, "hello from %s mapping %s, accepting %"
-      GST_PTR_FORMAT, r->peer, r->peer_path, r->accept);
-
-  gst_shm_negotiator_set_receiver (self->negotiator, r, r->peer, r->accept);
-  if (!check_stream_caps (self, r))
-    return;
-  g_mutex_lock (&self->lock);
-  /* a caps query may be waiting for a receiver's caps */
-  g_cond_broadcast (&self->cond);
-  if (self->slots)
-    start_handshake_locked (self, r);
-  else
-    r->state = RECV_AWAIT_AREA;
-  g_mutex_unlock (&self->lock);
-  return;
-
-invalid:
-  {
-    g_autofree gchar *msg = g_strdup_printf ("invalid hello: %s",
-        err->message);
-    send_error (r, "protocol", msg);
-    receiver_drop (self, r, "refused", msg);
-  }
-}
-
-static gboolean
-get_bool (GVariant * body, const gchar * key)
-{
-  g_autoptr (GVariant) v = g_variant_lookup_value (body, key,
-      G_VARIANT_TYPE_BOOLEAN);
-  return v && g_variant_get_boolean (v);
-}
-
-/* With self->lock: the handshake is complete, frames may flow. */
-static void
-receiver_ready_locked (GstShmSink * self, Receiver * r)
-{
-  GVariant *ready = ready_body_locked (self);
-
-  if (r->inline_frames) {
-    GVariantDict d;
-    g_variant_dict_init (&d, ready);
-    g_variant_dict_insert (&d, "inline", "b", TRUE);
-    ready = g_variant_dict_end (&d);
-    /* room for a few frames: they travel through the connection */
-    shm_conn_set_max_queue (r->conn, MAX (4 * 1024 * 1024,
-            3 * self->geo.slot_size));
-  }
-  r->state = RECV_READY;
-  self->n_ready++;
-  self->receivers_connected++;
-  shm_conn_send (r->conn, SHM_MSG_READY, ready, NULL);
-  g_cond_broadcast (&self->cond);
-}
-
-static void
-handle_reply (GstShmSink * self, Receiver * r, GVariant * body)
-{
-  g_autoptr (GError) err = NULL;
-  g_autofree gchar *msg = NULL;
-  const guint8 *token = NULL;
-  gsize token_len = 0;
-  guint64 session, index = 0;
-  guint32 token_bytes = 0;
-  gboolean want_inline, ok, fallback;
-  const gchar *reason;
-
-  want_inline = get_bool (body, "inline");
-  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
-      || (!want_inline && (!shm_msg_get_bytes (body, "token",
-                  SHM_TOKEN_MIN_BYTES, SHM_TOKEN_MAX_BYTES, &token,
-                  &token_len, &err)
-              || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64,
-                  &index, &err)
-              || !shm_msg_get_u32 (body, "token_bytes", token_len,
-                  token_len, &token_bytes, &err)))) {
-    msg = g_strdup_printf ("invalid mmap reply: %s", err->message);
-    send_error (r, "protocol", msg);
-    receiver_drop (self, r, "refused", msg);
-    return;
-  }
-  reason = shm_msg_get_text (body, "reason");
-
-  GST_OBJECT_LOCK (self);
-  fallback = self->inline_fallback && r->network;
-  GST_OBJECT_UNLOCK (self);
-
-  g_mutex_lock (&self->lock);
-  if (session != r->session || !self->slots || session != self->geo.session_id) {
-    /* A reply to a handshake that an area change has replaced. */
-    g_mutex_unlock (&self->lock);
-    GST_DEBUG_OBJECT (self, "stale mmap reply from %s", r->peer);
-    return;
-  }
-  /* The answer must be a token of the receiver's own, not ours echoed. */
-  ok = !want_inline && !(token_len == SHM_TOKEN_BYTES
-      && memcmp (token, r->token, SHM_TOKEN_BYTES) == 0)
-      && shm_area_check_token (gst_shm_slots_get_area (self->slots),
-      &self->geo, r->lane, token, token_bytes, index);
-  if (want_inline)
-    msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
-        "area \"%s\" do not map the same memory: %s", self->area_path,
-        r->peer_path, reason ? reason : "the receiver says so");
-  else if (!ok)
-    msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
-        "area \"%s\" do not map the same memory: the receiver's token was "
-        "not found in \"%s\"", self->area_path, r->peer_path, self->area_path);
-  if (!ok && fallback) {
-    /* Peers on different machines: the bytes go through the connection */
-    r->inline_frames = TRUE;
-    ok = TRUE;
-  }
-  if (ok)
-    receiver_ready_locked (self, r);
-  g_mutex_unlock (&self->lock);
-
-  if (ok && r->inline_frames) {
-    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("%s; frames go to %s inline "
-            "over the connection (set inline-fallback=false to make this an "
-            "error).", msg, r->peer), (NULL));
-    gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
-        session, "frames inline");
-  } else if (ok) {
-    GST_INFO_OBJECT (self, "%s verified %s both ways", r->peer, r->peer_path);
-    gst_shm_post_peer_message (GST_ELEMENT (self), "connected", r->peer,
-        session, NULL);
-  } else {
-    send_error (r, "token", msg);
-    CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", msg),
-        ("token check failed for %s", r->peer));
-    receiver_drop (self, r, "refused", msg);
-  }
-}
-
-static void
-handle_release (GstShmSink * self, Receiver * r, GVariant * body)
-{
-  g_autoptr (GError) err = NULL;
-  guint64 session;
-  guint32 slot;
-  gboolean ok = TRUE;
-
-  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
-      || !shm_msg_get_u32 (body, "slot", 0, SHM_AREA_MAX_SLOTS - 1, &slot,
-          &err)) {
-    g_autofree gchar *msg = g_strdup_printf ("invalid release: %s",
-        err->message);
-    send_error (r, "protocol", msg);
-    receiver_drop (self, r, "refused", msg);
-    return;
-  }
-  g_mutex_lock (&self->lock);
-  /* Releases of an area that was replaced need no bookkeeping. */
-  if (self->slots && session == self->geo.session_id)
-    ok = gst_shm_slots_release (self->slots, slot, r->lane);
-  g_mutex_unlock (&self->lock);
-  if (!ok) {
-    g_autofree gchar *msg = g_strdup_printf ("released slot %u, which it "
-        "does not hold", slot);
-    send_error (r, "protocol", msg);
-    receiver_drop (self, r, "refused", msg);
-  }
-}
-
-/* A receiver's downstream now accepts other caps: upstream is asked to
- * renegotiate, unless no receiver would then accept anything in common,
- * in which case the stream goes on and this receiver is refused if it no
- * longer accepts it. */
-static void
-handle_accept (GstShmSink * self, Receiver * r, GVariant * body)
-{
-  g_autoptr (GError) err = NULL;
+  g_autoptr (GstCaps) accept = NULL, stream = NULL, all = NULL;
   g_autofree gchar *conflict = NULL;
-  GstCaps *accept, *all;
+  const gchar *name = shm_peer_get_name (peer);
 
-  accept = gst_shm_negotiator_read (body, FALSE, &err);
-  if (!accept) {
-    g_autofree gchar *msg = g_strdup_printf ("invalid accept: %s",
-        err ? err->message : "no caps");
-    send_error (r, "protocol", msg);
-    receiver_drop (self, r, "refused", msg);
-    return;
-  }
-  GST_INFO_OBJECT (self, "%s now accepts %" GST_PTR_FORMAT, r->peer, accept);
-  gst_caps_replace (&r->accept, accept);
-  gst_shm_negotiator_set_receiver (self->negotiator, r, r->peer, accept);
-  gst_caps_unref (accept);
-
-  all = gst_shm_negotiator_intersect (self->negotiator, NULL, &conflict);
-  gst_caps_unref (all);
-  if (conflict) {
+  if (str && !(accept = gst_shm_negotiator_parse (str, FALSE, &err)))
+    return g_strdup_printf ("invalid %s: %s", update ? "accept" : "hello",
+        err->message);
+  GST_INFO_OBJECT (self, "%s accepts %" GST_PTR_FORMAT, name, accept);
+  gst_shm_negotiator_set_receiver (self->negotiator, peer, name, accept);
+  shm_sender_wake_waits (self->sender);
+  if (update) {
+    all = gst_shm_negotiator_intersect (self->negotiator, NULL, &conflict);
+    if (!conflict) {
+      /* upstream asks for caps again and may pick others */
+      gst_pad_push_event (GST_BASE_SINK_PAD (self),
+          gst_event_new_reconfigure ());
+      return NULL;
+    }
     GST_ELEMENT_WARNING (self, STREAM, FORMAT, ("Receiver %s changed what "
-            "it accepts, and %s.", r->peer, conflict), (NULL));
-    check_stream_caps (self, r);
-    return;
+            "it accepts, and %s.", name, conflict), (NULL));
   }
-  /* upstream asks for caps again and may pick others */
-  gst_pad_push_event (GST_BASE_SINK_PAD (self), gst_event_new_reconfigure ());
-}
-
-static void
-on_receiver_message (ShmConn * conn, guint32 type, GVariant * body,
-    const guint8 * payload, gsize payload_len, gpointer user_data)
-{
-  Receiver *r = user_data;
-  GstShmSink *self = r->sink;
-  const gchar *expected = NULL;
-
-  r->last_seen = g_get_monotonic_time ();
-  GST_LOG_OBJECT (self, "%s from %s", shm_msg_type_name (type), r->peer);
-
-  switch (type) {
-    case SHM_MSG_HELLO:
-      if (r->state != RECV_AWAIT_HELLO)
-        expected = "no second hello";
-      else
-        handle_hello (self, r, body);
-      break;
-    case SHM_MSG_MMAP_REPLY:
-      if (r->state != RECV_AWAIT_REPLY)
-        expected = "an mmap reply only after an mmap hello";
-      else
-        handle_reply (self, r, body);
-      break;
-    case SHM_MSG_RELEASE:
-      handle_release (self, r, body);
-      break;
-    case SHM_MSG_PING:
-      break;
-    case SHM_MSG_ACCEPT:
-      if (r->state == RECV_AWAIT_HELLO)
-        expected = "accept only after the hello";
-      else
-        handle_accept (self, r, body);
-      break;
-    case SHM_MSG_BYE:
-      r->said_bye = TRUE;
-      receiver_drop (self, r, "left", shm_msg_get_text (body, "message"));
-      break;
-    case SHM_MSG_ERROR:{
-      const gchar *code = shm_msg_get_text (body, "code");
-      const gchar *msg = shm_msg_get_text (body, "message");
-      if (!msg)
-        msg = "(no message)";
-      if (g_strcmp0 (code, "token") == 0)
-        CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", msg),
-            ("reported by %s", r->peer));
-      else
-        GST_ELEMENT_WARNING (self, RESOURCE, FAILED,
-            ("Receiver %s failed: %s", r->peer, msg), (NULL));
-      receiver_drop (self, r, "refused", msg);
-      break;
-    }
-    default:
-      if (type < SHM_MSG_LAST)
-        expected = "only receiver messages";
-      else
-        GST_DEBUG_OBJECT (self, "ignoring unknown message %u", type);
-      break;
-  }
-
-  if (expected) {
-    g_autofree gchar *msg = g_strdup_printf ("unexpected %s message "
-        "(expected %s)", shm_msg_type_name (type), expected);
-    send_error (r, "protocol", msg);
-    receiver_drop (self, r, "refused", msg);
+  GST_OBJECT_LOCK (self);
+  stream = self->caps ? gst_caps_ref (self->caps) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (!stream || gst_shm_negotiator_accepts (self->negotiator, peer, stream))
+    return NULL;
+  {
+    g_autofree gchar *s = gst_caps_to_string (stream);
+    g_autofree gchar *a = accept ? gst_caps_to_string (accept)
+        : g_strdup ("ANY");
+    return g_strdup_printf ("the running stream's caps %s are not among "
+        "those this receiver accepts (%s)", s, a);
   }
 }
 
 static void
-on_receiver_closed (ShmConn * conn, const GError * error, gpointer user_data)
+on_gone (ShmSender * sender, ShmPeer * peer, gpointer user_data)
 {
-  Receiver *r = user_data;
+  GstShmSink *self = user_data;
 
-  /* a peer that breaks the framing or the rings is worth telling */
-  if (error && (g_error_matches (error, SHM_PROTO_ERROR,
-              SHM_PROTO_ERROR_MALFORMED) || error->domain == SHM_RING_ERROR))
-    GST_ELEMENT_WARNING (r->sink, RESOURCE, READ, ("Dropped receiver %s: %s",
-            r->peer, error->message), (NULL));
-  receiver_drop (r->sink, r, "lost",
-      error ? error->message : "closed the connection without saying bye");
+  gst_shm_negotiator_remove_receiver (self->negotiator, peer);
 }
 
-static const ShmConnCallbacks receiver_callbacks = {
-  on_receiver_message,
-  on_receiver_closed,
-};
-
 static void
-receiver_free (Receiver * r)
+on_peer_event (ShmSender * sender, const gchar * event, const gchar * peer,
+    guint64 session, const gchar * reason, gpointer user_data)
 {
-  shm_conn_close (r->conn);
-  shm_conn_unref (r->conn);
-  gst_clear_caps (&r->accept);
-  g_free (r->peer);
-  g_free (r->peer_path);
-  g_free (r);
-}
-
-/* Removes a receiver: its lane and every slot it holds are freed.
- * Control thread only. */
-static void
-receiver_drop (GstShmSink * self, Receiver * r, const gchar * event,
-    const gchar * reason)
-{
-  guint64 session = r->session;
-
-  g_mutex_lock (&self->lock);
-  if (!g_list_find (self->receivers, r)) {
-    g_mutex_unlock (&self->lock);
-    return;
-  }
-  self->receivers = g_list_remove (self->receivers, r);
-  if (r->state == RECV_READY)
-    self->n_ready--;
-  if (self->slots)
-    gst_shm_slots_drop_lane (self->slots, r->lane);
-  self->used_lanes &= ~(G_GUINT64_CONSTANT (1) << r->lane);
-  g_mutex_unlock (&self->lock);
-  gst_shm_negotiator_remove_receiver (self->negotiator, r);
-  if (r->ring_lane >= 0 && self->ring_served[r->ring_lane] == r->ring_id)
-    self->ring_served[r->ring_lane] = 0;
-
-  GST_INFO_OBJECT (self, "receiver %s %s: %s", r->peer, event,
+  GST_INFO_OBJECT (user_data, "receiver %s %s: %s", peer, event,
       reason ? reason : "");
-  gst_shm_post_peer_message (GST_ELEMENT (self), event, r->peer, session,
-      reason);
-  receiver_free (r);
+  gst_shm_post_peer_message (user_data, event, peer, session, reason);
 }
 
-/* --- control thread ----------------------------------------------------- */
-
-/* A new receiver on @conn: gets a token lane and starts reading.
- * Control thread. */
 static void
-receiver_add (GstShmSink * self, ShmConn * conn, gchar * peer,
-    gboolean network, gint ring_lane, guint64 ring_id)
+on_message (ShmSender * sender, gboolean fatal, const GError * error,
+    const gchar * debug, gpointer user_data)
 {
-  Receiver *r = g_new0 (Receiver, 1);
-  gint lane = -1;
-
-  r->sink = self;
-  r->peer = peer;
-  r->conn = conn;
-  r->network = network;
-  r->ring_lane = ring_lane;
-  r->ring_id = ring_id;
-  r->last_seen = r->since = g_get_monotonic_time ();
-
-  g_mutex_lock (&self->lock);
-  for (guint i = 0; i < SHM_AREA_TOKEN_LANES; i++) {
-    if (!(self->used_lanes & (G_GUINT64_CONSTANT (1) << i))) {
-      lane = i;
-      break;
-    }
-  }
-  if (lane >= 0) {
-    r->lane = lane;
-    self->used_lanes |= G_GUINT64_CONSTANT (1) << lane;
-    self->receivers = g_list_append (self->receivers, r);
-  }
-  g_mutex_unlock (&self->lock);
-
-  if (lane < 0) {
-    GST_WARNING_OBJECT (self, "refusing %s: %d receivers already", peer,
-        SHM_AREA_TOKEN_LANES);
-    send_error (r, "busy", "too many receivers");
-    receiver_free (r);
-    return;
-  }
-  GST_INFO_OBJECT (self, "%s connected, lane %d", peer, lane);
-  shm_conn_start (r->conn, self->context, &receiver_callbacks, r);
+  gst_shm_post_error (user_data, fatal, error, debug);
 }
 
-static gboolean
-on_incoming (GSocket * listener, GIOCondition cond, gpointer user_data)
-{
-  GstShmSink *self = user_data;
-  g_autoptr (GError) err = NULL;
-  gboolean network;
-  GSocket *sock;
-  gchar *peer;
-
-  sock = g_socket_accept (listener, NULL, &err);
-  if (!sock) {
-    if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-      GST_WARNING_OBJECT (self, "accept failed: %s", err->message);
-    return G_SOURCE_CONTINUE;
-  }
-  network = g_socket_get_family (sock) != G_SOCKET_FAMILY_UNIX;
-  if (g_socket_get_family (sock) == G_SOCKET_FAMILY_IPV4
-      || g_socket_get_family (sock) == G_SOCKET_FAMILY_IPV6)
-    g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  peer = shm_socket_describe (sock, TRUE);
-  receiver_add (self, shm_conn_new_socket (sock, peer), peer, network, -1, 0);
-  return G_SOURCE_CONTINUE;
-}
-
-/* control=ring: receivers claim lanes of the area's ring region. */
-static gboolean
-on_ring_poll (gpointer user_data)
-{
-  GstShmSink *self = user_data;
-  ShmArea *area = NULL;
-  ShmGeometry geo;
-  guint64 id;
-  gint lane;
-
-  g_mutex_lock (&self->lock);
-  if (self->slots) {
-    area = shm_area_ref (gst_shm_slots_get_area (self->slots));
-    geo = self->geo;
-  }
-  g_mutex_unlock (&self->lock);
-  if (!area)
-    return G_SOURCE_CONTINUE;
-
-  while ((lane = shm_ring_accept (area, &geo, self->ring_served, &id)) >= 0) {
-    gchar *peer = g_strdup_printf ("in-band lane %d", lane);
-    self->ring_served[lane] = id;
-    receiver_add (self, shm_conn_new_ring (area, &geo, lane, id, TRUE, peer),
-        peer, FALSE, lane, id);
-  }
-  shm_area_unref (area);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_tick (gpointer user_data)
-{
-  GstShmSink *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  gint64 peer_timeout;
-  GList *dead = NULL;
-  GVariantDict d;
-  GVariant *ping;
-
-  GST_OBJECT_LOCK (self);
-  peer_timeout = self->peer_timeout / GST_USECOND;
-  GST_OBJECT_UNLOCK (self);
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "time", "t", (guint64) now * 1000);
-  ping = g_variant_ref_sink (g_variant_dict_end (&d));
-
-  g_mutex_lock (&self->lock);
-  for (GList * l = self->receivers; l; l = l->next) {
-    Receiver *r = l->data;
-    if (now - r->last_seen > peer_timeout
-        || (r->state != RECV_READY && r->state != RECV_AWAIT_AREA
-            && now - r->since > HANDSHAKE_TIMEOUT_US))
-      dead = g_list_prepend (dead, r);
-    else if (r->state == RECV_READY)
-      shm_conn_send (r->conn, SHM_MSG_PING, ping, NULL);
-  }
-  if (self->slots)
-    shm_area_heartbeat (gst_shm_slots_get_area (self->slots),
-        (guint64) now * 1000, self->seq);
-  g_mutex_unlock (&self->lock);
-  g_variant_unref (ping);
-
-  for (GList * l = dead; l; l = l->next) {
-    Receiver *r = l->data;
-    g_autofree gchar *msg = r->state == RECV_READY
-        ? g_strdup_printf ("no message for %" G_GINT64_FORMAT " ms",
-        (now - r->last_seen) / 1000)
-        : g_strdup ("the handshake did not complete in time");
-    send_error (r, "timeout", msg);
-    receiver_drop (self, r, "lost", msg);
-  }
-  g_list_free (dead);
-  return G_SOURCE_CONTINUE;
-}
-
-static gpointer
-control_thread (gpointer data)
-{
-  GstShmSink *self = data;
-
-  g_main_context_push_thread_default (self->context);
-  g_main_loop_run (self->loop);
-  g_main_context_pop_thread_default (self->context);
-  return NULL;
-}
-
-/* --- area ---------------------------------------------------------------- */
-
-/* Makes sure the area holds frames of @frame_size bytes: creates it, or
- * replaces one we created by a bigger one (new session, new handshakes).
- * Called with self->lock. */
-static gboolean
-ensure_area_locked (GstShmSink * self, guint64 frame_size, GError ** error)
-{
-  g_autoptr (ShmArea) area = NULL;
-  ShmGeometry geo;
-  guint64 needed, size, ring_size;
-  guint num_slots, mode;
-  gboolean created, allow_symlink;
-
-  if (self->slots && self->geo.slot_size >= frame_size)
-    return TRUE;
-
-  GST_OBJECT_LOCK (self);
-  num_slots = self->num_slots;
-  size = self->size;
-  mode = self->mode;
-  allow_symlink = self->allow_symlink;
-  GST_OBJECT_UNLOCK (self);
-
-  ring_size = self->ring ? SHM_RING_REGION_SIZE : 0;
-  needed = shm_geometry_size_needed (num_slots, frame_size, ring_size);
-  if (self->slots) {
-    ShmArea *old = gst_shm_slots_get_area (self->slots);
-    if (!shm_area_is_created (old) || self->ring) {
-      /* (receivers on the in-band rings cannot follow a new file) */
-      g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL,
-          "Frames of %" G_GUINT64_FORMAT " bytes do not fit the slots of "
-          "\"%s\" (%" G_GUINT64_FORMAT " bytes); shmsink %s: it needs at "
-          "least %" G_GUINT64_FORMAT " bytes for %u slots", frame_size,
-          self->area_path, self->geo.slot_size, self->ring
-          ? "does not resize an area with in-band control rings"
-          : "did not create it and never resizes it", needed, num_slots);
-      return FALSE;
-    }
-    GST_INFO_OBJECT (self, "frames grew to %" G_GUINT64_FORMAT " bytes: "
-        "replacing the area", frame_size);
-    shm_area_unlink (old, NULL);
-  }
-
-  if (self->existing) {
-    area = shm_area_ref (self->existing);
-    created = FALSE;
-  } else {
-    area = shm_area_create (self->area_path, size ? size : needed, mode,
-        SHM_OPEN_LOCK | (allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0),
-        &created, error);
-  }
-  if (!area)
-    return FALSE;
-  if (!shm_geometry_compute (&geo, shm_area_get_size (area), num_slots,
-          frame_size, ring_size, error)) {
-    g_prefix_error (error, "\"%s\": ", self->area_path);
-    if (g_error_matches (*error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL)
-        && (*error)->message)
-      g_prefix_error (error, "%s: ", created ? "the size property is too small"
-          : "the existing file is too small");
-    shm_area_unlink (area, NULL);
-    return FALSE;
-  }
-  do {
-    if (!shm_random_bytes (&geo.session_id, sizeof geo.session_id, error))
-      return FALSE;
-  } while (geo.session_id == 0);
-  shm_area_init_header (area, &geo);
-
-  if (self->slots)
-    gst_shm_slots_unref (self->slots);
-  self->slots = gst_shm_slots_new (area, &geo);
-  self->geo = geo;
-  self->sessions++;
-  GST_OBJECT_LOCK (self);
-  gst_shm_slots_set_timeout (self->slots, self->slot_timeout);
-  GST_OBJECT_UNLOCK (self);
-  GST_INFO_OBJECT (self, "%s area \"%s\": %" G_GUINT64_FORMAT " bytes, %u "
-      "slots of %" G_GUINT64_FORMAT ", session %016" G_GINT64_MODIFIER "x",
-      created ? "created" : "using", self->area_path, geo.area_size,
-      geo.n_slots, geo.slot_size, geo.session_id);
-
-  for (GList * l = self->receivers; l; l = l->next) {
-    Receiver *r = l->data;
-    if (r->state != RECV_AWAIT_HELLO)
-      start_handshake_locked (self, r);
-  }
-  return TRUE;
-}
+static const ShmSenderCallbacks sender_callbacks = {
+  on_accepts,
+  on_gone,
+  on_peer_event,
+  on_message,
+};
 
 /* --- GstBaseSink ---------------------------------------------------------- */
 
-/* Finds out at start what would go wrong with the area file (a symbolic
- * link, permissions, a file that is not an area, another sink), so that
- * such mistakes fail the state change.  An existing file is opened and
- * locked now and used once the caps are known. */
-static gboolean
-check_area_path (GstShmSink * self, const gchar * path, const gchar * dir)
+static guint
+min_ready (GstShmSink * self)
 {
-  g_autoptr (GError) err = NULL;
-  gboolean allow_symlink;
-  ShmArea *area;
+  guint min;
 
   GST_OBJECT_LOCK (self);
-  allow_symlink = self->allow_symlink;
+  min = self->wait_for_receiver ? self->min_receivers : 0;
   GST_OBJECT_UNLOCK (self);
-
-  area = shm_area_create (path, 0, 0, SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
-      | (allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &err);
-  if (area) {
-    g_mutex_lock (&self->lock);
-    self->existing = area;
-    g_mutex_unlock (&self->lock);
-    return TRUE;
-  }
-  if (!g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND)) {
-    post_area_error (self, err);
-    return FALSE;
-  }
-  if (access (dir, W_OK | X_OK) < 0) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-        ("Could not create \"%s\": %s.", path, g_strerror (errno)), (NULL));
-    return FALSE;
-  }
-  return TRUE;
+  return min;
 }
 
-/* Binds the control socket of @control. */
-static gboolean
-listen_on (GstShmSink * self, ShmAddress * addr, const gchar * control,
-    const gchar * path, guint mode)
+static ShmSender *
+new_sender (GstShmSink * self, const gchar * path, const gchar * control)
 {
-  g_autoptr (GError) err = NULL;
-  GSocket *listener;
-  struct stat st;
+  ShmSenderConfig c = { 0, };
+  ShmSender *sender;
 
-  listener = shm_address_listen (addr, mode, &err);
-  if (!listener) {
-    if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
-      GST_ELEMENT_ERROR (self, RESOURCE, BUSY, ("Another shmsink owns "
-              "\"%s\": its control socket answers.", path), ("%s",
-              err->message));
-    else if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-          ("Could not create the control socket for \"%s\": permission "
-              "denied.", path), ("%s", err->message));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-          ("Could not listen on %s: %s", control, err->message), (NULL));
-    return FALSE;
-  }
-  self->listener = listener;
-  if (addr->kind == SHM_ADDRESS_UNIX && stat (addr->path, &st) == 0) {
-    self->socket_path = g_strdup (addr->path);
-    self->socket_dev = st.st_dev;
-    self->socket_ino = st.st_ino;
-  }
-  return TRUE;
-}
-
-/* control=ring: the receivers find the rings in the area's header, so the
- * area is laid out now, before any caps: it must have a size already (a
- * QEMU backing file, a BAR) or be given one. */
-static gboolean
-start_ring (GstShmSink * self)
-{
-  g_autoptr (GError) err = NULL;
-  gboolean ok;
-
-  g_mutex_lock (&self->lock);
-  if (!self->existing && self->size == 0) {
-    g_mutex_unlock (&self->lock);
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("control=ring needs an "
-            "area of a known size before any caps: \"%s\" does not exist, "
-            "so set the size property (bytes), or create the file first.",
-            self->area_path), (NULL));
-    return FALSE;
-  }
-  self->ring = TRUE;
-  ok = ensure_area_locked (self, SHM_AREA_PAGE, &err);
-  g_mutex_unlock (&self->lock);
-  if (!ok) {
-    post_area_error (self, err);
-    return FALSE;
-  }
-  return TRUE;
+  GST_OBJECT_LOCK (self);
+  c.path = path;
+  c.control = control;
+  c.num_slots = self->num_slots;
+  c.size = self->size;
+  c.mode = self->mode;
+  c.allow_symlink = self->allow_symlink;
+  c.inline_fallback = self->inline_fallback;
+  c.slot_timeout_us = GST_CLOCK_TIME_IS_VALID (self->slot_timeout)
+      ? (gint64) (self->slot_timeout / GST_USECOND) : -1;
+  c.peer_timeout_us = self->peer_timeout / GST_USECOND;
+  c.features = SHM_FEATURES_KNOWN;
+  GST_OBJECT_UNLOCK (self);
+  sender = shm_sender_new (&c, &sender_callbacks, self);
+  shm_sender_set_min_ready (sender, min_ready (self));
+  return sender;
 }
 
 static gboolean
@@ -1099,15 +264,12 @@ gst_shm_sink_start (GstBaseSink * bsink)
   GstShmSink *self = GST_SHM_SINK (bsink);
   g_autoptr (GError) err = NULL;
   g_autofree gchar *prop = NULL, *path = NULL, *control = NULL;
-  g_autofree gchar *dir = NULL;
-  ShmAddress addr;
   ShmBarKind bar;
-  guint mode;
 
   GST_OBJECT_LOCK (self);
   prop = g_strdup (self->path);
-  control = self->control ? g_strdup (self->control) : NULL;
-  mode = self->mode;
+  control = g_strdup (self->control);
+  self->conflict_posted = self->warned_drop = FALSE;
   GST_OBJECT_UNLOCK (self);
 
   if (prop == NULL || *prop == '\0') {
@@ -1119,64 +281,18 @@ gst_shm_sink_start (GstBaseSink * bsink)
   path = gst_shm_prepare_path (GST_ELEMENT (self), prop, &bar);
   if (!path)
     return FALSE;
-  dir = g_path_get_dirname (path);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Directory \"%s\" does not exist (path=%s).", dir, path), (NULL));
-    return FALSE;
-  }
   if (!control)
     control = gst_shm_default_control (path, bar);
-  if (!shm_address_parse (control, &addr, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
+  self->sender = new_sender (self, path, control);
+  if (!shm_sender_start (self->sender, &err)) {
+    gst_shm_post_error (GST_ELEMENT (self), TRUE, err, NULL);
+    g_clear_pointer (&self->sender, shm_sender_free);
     return FALSE;
   }
-  if (!check_area_path (self, path, dir)) {
-    shm_address_clear (&addr);
-    return FALSE;
-  }
-
-  g_mutex_lock (&self->lock);
+  GST_OBJECT_LOCK (self);
   g_free (self->area_path);
-  self->area_path = g_strdup (path);
-  self->started = TRUE;
-  self->conflict_posted = FALSE;
-  self->seq = 0;
-  self->fatal = FALSE;
-  self->warned_drop = FALSE;
-  self->frames_rendered = self->frames_sent = self->frames_zero_copy = 0;
-  self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
-  self->frames_unsent = self->receivers_connected = self->sessions = 0;
-  self->frames_skipped = self->frames_inline = 0;
-  memset (self->ring_served, 0, sizeof self->ring_served);
-  g_mutex_unlock (&self->lock);
-
-  if (addr.kind == SHM_ADDRESS_RING ? !start_ring (self)
-      : !listen_on (self, &addr, control, path, mode)) {
-    shm_address_clear (&addr);
-    gst_shm_sink_stop (bsink);
-    return FALSE;
-  }
-  shm_address_clear (&addr);
-
-  self->context = g_main_context_new ();
-  self->loop = g_main_loop_new (self->context, FALSE);
-  if (self->listener) {
-    self->listen_source = g_socket_create_source (self->listener, G_IO_IN,
-        NULL);
-    g_source_set_callback (self->listen_source,
-        (GSourceFunc) (void (*)(void)) on_incoming, self, NULL);
-    g_source_attach (self->listen_source, self->context);
-  } else {
-    self->ring_source = g_timeout_source_new (RING_POLL_MS);
-    g_source_set_callback (self->ring_source, on_ring_poll, self, NULL);
-    g_source_attach (self->ring_source, self->context);
-  }
-  self->tick_source = g_timeout_source_new (TICK_MS);
-  g_source_set_callback (self->tick_source, on_tick, self, NULL);
-  g_source_attach (self->tick_source, self->context);
-  self->thread = g_thread_new ("shmsink-control", control_thread, self);
-
+  self->area_path = g_steal_pointer (&path);
+  GST_OBJECT_UNLOCK (self);
   GST_INFO_OBJECT (self, "listening on %s for %s", control, self->area_path);
   return TRUE;
 }
@@ -1185,71 +301,27 @@ static gboolean
 gst_shm_sink_stop (GstBaseSink * bsink)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
-  struct stat st;
-  GList *receivers;
 
-  if (self->thread) {
-    gst_shm_quit_and_join (self->context, self->loop, self->thread);
-    self->thread = NULL;
-  }
-
-  g_mutex_lock (&self->lock);
-  self->started = FALSE;
-  g_cond_broadcast (&self->cond);
-  receivers = g_steal_pointer (&self->receivers);
-  self->n_ready = 0;
-  self->used_lanes = 0;
-  g_mutex_unlock (&self->lock);
-
-  for (GList * l = receivers; l; l = l->next) {
-    Receiver *r = l->data;
-    GVariantDict d;
-    g_variant_dict_init (&d, NULL);
-    g_variant_dict_insert (&d, "message", "s", "shmsink stopped");
-    shm_conn_send (r->conn, SHM_MSG_BYE, g_variant_dict_end (&d), NULL);
-    gst_shm_negotiator_remove_receiver (self->negotiator, r);
-    receiver_free (r);
-  }
-  g_list_free (receivers);
-
-  if (self->listen_source) {
-    g_source_destroy (self->listen_source);
-    g_clear_pointer (&self->listen_source, g_source_unref);
-  }
-  if (self->tick_source) {
-    g_source_destroy (self->tick_source);
-    g_clear_pointer (&self->tick_source, g_source_unref);
-  }
-  if (self->ring_source) {
-    g_source_destroy (self->ring_source);
-    g_clear_pointer (&self->ring_source, g_source_unref);
-  }
-  if (self->listener) {
-    g_socket_close (self->listener, NULL);
-    g_clear_object (&self->listener);
-  }
-  /* Remove our socket, unless someone else's has replaced it. */
-  if (self->socket_path && lstat (self->socket_path, &st) == 0
-      && st.st_dev == self->socket_dev && st.st_ino == self->socket_ino)
-    g_unlink (self->socket_path);
-  g_clear_pointer (&self->socket_path, g_free);
-  g_clear_pointer (&self->loop, g_main_loop_unref);
-  g_clear_pointer (&self->context, g_main_context_unref);
-
-  g_mutex_lock (&self->lock);
-  if (self->slots) {
-    ShmArea *area = gst_shm_slots_get_area (self->slots);
-    /* A file we did not create stays, but no longer holds a served area. */
-    if (!shm_area_is_created (area))
-      shm_area_retire (area);
-    shm_area_unlink (area, NULL);
-    g_clear_pointer (&self->slots, gst_shm_slots_unref);
-  }
-  self->ring = FALSE;
-  g_clear_pointer (&self->existing, shm_area_unref);
+  g_clear_pointer (&self->sender, shm_sender_free);
+  GST_OBJECT_LOCK (self);
   gst_clear_caps (&self->caps);
-  g_mutex_unlock (&self->lock);
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
+}
+
+/* The largest frame @caps make, in the layout of the slots. */
+static guint64
+frame_size (GstCaps * caps, GstVideoInfo * vinfo, gboolean * is_video)
+{
+  GstVideoInfo aligned;
+
+  *is_video = gst_shm_raw_video_info (vinfo, caps);
+  if (!*is_video)
+    return DEFAULT_UNKNOWN_FRAME_SIZE;
+  aligned = *vinfo;
+  if (!gst_shm_video_info_align (&aligned))
+    aligned = *vinfo;
+  return MAX (GST_VIDEO_INFO_SIZE (&aligned), GST_VIDEO_INFO_SIZE (vinfo));
 }
 
 static gboolean
@@ -1257,78 +329,26 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
   g_autoptr (GError) err = NULL;
+  g_autofree gchar *str = gst_caps_to_string (caps);
   GstVideoInfo vinfo;
   gboolean is_video;
-  guint64 frame_size;
+  guint64 size = frame_size (caps, &vinfo, &is_video);
 
-  is_video = gst_shm_raw_video_info (&vinfo, caps);
-  if (is_video) {
-    GstVideoInfo aligned = vinfo;
-    if (!gst_shm_video_info_align (&aligned))
-      aligned = vinfo;
-    frame_size = MAX (GST_VIDEO_INFO_SIZE (&aligned),
-        GST_VIDEO_INFO_SIZE (&vinfo));
-  } else {
-    frame_size = DEFAULT_UNKNOWN_FRAME_SIZE;
-  }
-
-  g_mutex_lock (&self->lock);
-  if (self->fatal) {
-    /* already posted; upstream may try again, the answer is the same */
-    g_mutex_unlock (&self->lock);
-    return FALSE;
-  }
-  if (self->slots && !is_video)
-    frame_size = MIN (frame_size, self->geo.slot_size);
-  if (!ensure_area_locked (self, frame_size, &err)) {
-    self->fatal = TRUE;
-    g_mutex_unlock (&self->lock);
-    post_area_error (self, err);
-    return FALSE;
-  }
+  GST_OBJECT_LOCK (self);
   gst_caps_replace (&self->caps, caps);
+  GST_OBJECT_UNLOCK (self);
+  if (!shm_sender_set_caps (self->sender, str, size, !is_video, &err)) {
+    /* (an error posted before: upstream may try again, the answer is the
+     * same) */
+    if (err && err->domain != SHM_ENGINE_ERROR)
+      gst_shm_post_error (GST_ELEMENT (self), TRUE, err, NULL);
+    return FALSE;
+  }
   self->vinfo = vinfo;
   self->is_video = is_video;
-  for (GList * l = self->receivers; l; l = l->next) {
-    Receiver *r = l->data;
-    GVariantDict d;
-    if (r->state != RECV_READY)
-      continue;
-    g_variant_dict_init (&d, NULL);
-    gst_shm_negotiator_write (&d, caps);
-    shm_conn_send (r->conn, SHM_MSG_CAPS, g_variant_dict_end (&d), NULL);
-  }
-  g_mutex_unlock (&self->lock);
   GST_DEBUG_OBJECT (self, "caps %" GST_PTR_FORMAT ", frames of %"
-      G_GUINT64_FORMAT " bytes", caps, frame_size);
+      G_GUINT64_FORMAT " bytes", caps, size);
   return TRUE;
-}
-
-/* The largest frame an area that shmsink may not grow can hold, or 0 when
- * it can make its area as big as needed. */
-static guint64
-max_frame_size_locked (GstShmSink * self)
-{
-  ShmGeometry geo;
-  guint64 area_size = 0;
-  guint num_slots;
-
-  if (self->slots && !shm_area_is_created (gst_shm_slots_get_area
-          (self->slots)))
-    return self->geo.slot_size;
-  GST_OBJECT_LOCK (self);
-  num_slots = self->num_slots;
-  if (self->size)
-    area_size = self->size;
-  GST_OBJECT_UNLOCK (self);
-  if (self->existing)
-    area_size = shm_area_get_size (self->existing);
-  if (!area_size)
-    return 0;
-  if (!shm_geometry_compute (&geo, area_size, num_slots, 1,
-          self->ring ? SHM_RING_REGION_SIZE : 0, NULL))
-    return 1;                   /* nothing fits */
-  return geo.slot_size;
 }
 
 /* Drops the raw video formats whose frames (of a fixed size) do not fit
@@ -1390,20 +410,15 @@ fit_frame_size (GstCaps * caps, guint64 max)
 static void
 post_too_small (GstShmSink * self, GstCaps * caps, guint64 max)
 {
-  GstCaps *fixed = gst_caps_fixate (gst_caps_copy (caps));
+  g_autoptr (GstCaps) fixed = gst_caps_fixate (gst_caps_copy (caps));
   g_autofree gchar *str = gst_caps_to_string (caps);
   GstVideoInfo info;
   guint num_slots;
-  gboolean post;
 
-  g_mutex_lock (&self->lock);
-  post = !self->fatal;
-  self->fatal = TRUE;
-  g_mutex_unlock (&self->lock);
   GST_OBJECT_LOCK (self);
   num_slots = self->num_slots;
   GST_OBJECT_UNLOCK (self);
-  if (post && gst_shm_raw_video_info (&info, fixed)
+  if (gst_shm_raw_video_info (&info, fixed)
       && gst_shm_video_info_align (&info))
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("\"%s\" is too small: "
             "its slots hold frames of %" G_GUINT64_FORMAT " bytes, %s needs "
@@ -1412,25 +427,63 @@ post_too_small (GstShmSink * self, GstCaps * caps, guint64 max)
             GST_VIDEO_INFO_SIZE (&info), num_slots,
             shm_geometry_size_needed (num_slots, GST_VIDEO_INFO_SIZE (&info),
                 0)), (NULL));
-  else if (post)
+  else
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("\"%s\" is too small: "
             "its slots hold frames of %" G_GUINT64_FORMAT " bytes, none of %s "
             "fits", self->area_path, max, str), (NULL));
-  gst_caps_unref (fixed);
+}
+
+static guint
+count_receivers (gpointer data)
+{
+  return gst_shm_negotiator_n_receivers (data);
+}
+
+/* With wait-for-receiver, once started and not going down in state (a
+ * live source negotiates holding its LIVE lock, which its own
+ * PLAYING->PAUSED change needs) nor flushing (a flushing seek waits for
+ * the source's streaming thread, which may be in this query): waits for
+ * min-receivers receivers to say what they accept. */
+static void
+wait_for_accepts (GstShmSink * self)
+{
+  guint min, unlocks = shm_sender_get_unlocks (self->sender);
+  gboolean wait;
+
+  GST_OBJECT_LOCK (self);
+  wait = self->query_may_wait && self->wait_for_receiver;
+  min = self->min_receivers;
+  GST_OBJECT_UNLOCK (self);
+  if (wait)
+    shm_sender_wait_hellos (self->sender, min, unlocks, count_receivers,
+        self->negotiator);
+}
+
+static void
+post_conflict (GstShmSink * self, gchar * conflict)
+{
+  gboolean post;
+
+  GST_OBJECT_LOCK (self);
+  post = !self->conflict_posted;
+  self->conflict_posted = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  if (post) {
+    conflict[0] = g_ascii_toupper (conflict[0]);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s.", conflict), (NULL));
+  }
 }
 
 /* What upstream may send: what every receiver accepts (system memory only)
- * that fits the area.  Once started, and with wait-for-receiver, the query
- * waits for a receiver to say what it accepts. */
+ * that fits the area. */
 static GstCaps *
 gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
   GstCaps *tmpl = gst_pad_get_pad_template_caps (GST_BASE_SINK_PAD (bsink));
   g_autofree gchar *conflict = NULL;
-  GstCaps *base, *caps;
-  guint64 max;
-  guint unlocks;
+  GstCaps *base, *caps, *fit;
+  guint64 max = 0;
 
   if (filter) {
     GstCaps *tmp = gst_caps_intersect_full (filter, tmpl,
@@ -1441,116 +494,62 @@ gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
   } else {
     base = tmpl;
   }
-
-  g_mutex_lock (&self->lock);
-  unlocks = self->unlocks;
-  /* Only while the element is not going down in state (a live source
-   * negotiates holding its LIVE lock, which its own PLAYING->PAUSED
-   * change needs) nor flushing (a flushing seek waits for the source's
-   * streaming thread, which may be in this query). */
-  while (self->started && self->query_may_wait && self->wait_for_receiver
-      && !self->fatal && self->unlocks == unlocks
-      && gst_shm_negotiator_n_receivers (self->negotiator) <
-      self->min_receivers) {
-    GST_DEBUG_OBJECT (self, "caps query waits for a receiver");
-    g_cond_wait (&self->cond, &self->lock);
+  if (self->sender) {
+    wait_for_accepts (self);
+    max = shm_sender_max_frame_size (self->sender);
   }
-  max = max_frame_size_locked (self);
-  g_mutex_unlock (&self->lock);
-
   caps = gst_shm_negotiator_intersect (self->negotiator, base, &conflict);
   gst_caps_unref (base);
-  if (max && !conflict && !gst_caps_is_empty (caps)) {
-    GstCaps *fit = fit_frame_size (gst_caps_ref (caps), max);
-    if (gst_caps_is_empty (fit))
-      post_too_small (self, caps, max);
-    gst_caps_unref (caps);
-    return fit;
-  }
   if (conflict) {
-    gboolean post;
-    g_mutex_lock (&self->lock);
-    post = !self->conflict_posted;
-    self->conflict_posted = TRUE;
-    g_mutex_unlock (&self->lock);
-    if (post) {
-      conflict[0] = g_ascii_toupper (conflict[0]);
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s.", conflict), (NULL));
-    }
+    post_conflict (self, conflict);
+    return caps;
   }
-  return caps;
+  if (!max || gst_caps_is_empty (caps))
+    return caps;
+  fit = fit_frame_size (gst_caps_ref (caps), max);
+  if (gst_caps_is_empty (fit))
+    post_too_small (self, caps, max);
+  gst_caps_unref (caps);
+  return fit;
 }
 
 static gboolean
 gst_shm_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
-  GstShmSlots *slots = NULL;
+  g_autoptr (ShmSlots) slots = NULL;
   GstBufferPool *pool;
   GstStructure *config;
   GstVideoInfo vinfo, aligned;
   GstCaps *caps;
-  gboolean need_pool;
+  guint n;
 
-  gst_query_parse_allocation (query, &caps, &need_pool);
+  gst_query_parse_allocation (query, &caps, NULL);
   if (caps == NULL || !gst_shm_raw_video_info (&vinfo, caps))
     return TRUE;
   aligned = vinfo;
   gst_shm_video_info_align (&aligned);
-
-  g_mutex_lock (&self->lock);
-  if (self->slots && self->geo.slot_size >= GST_VIDEO_INFO_SIZE (&aligned))
-    slots = gst_shm_slots_ref (self->slots);
-  g_mutex_unlock (&self->lock);
-  if (!slots) {
+  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+  slots = self->sender ? shm_sender_get_slots (self->sender) : NULL;
+  if (!slots || shm_slots_get_geometry (slots)->slot_size
+      < GST_VIDEO_INFO_SIZE (&aligned)) {
     GST_DEBUG_OBJECT (self, "no area for %" GST_PTR_FORMAT " yet: no pool",
         caps);
-    gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
     return TRUE;
   }
-
+  n = shm_slots_get_geometry (slots)->n_slots;
   pool = gst_shm_pool_new (slots);
   config = gst_buffer_pool_get_config (pool);
   gst_buffer_pool_config_set_params (config, caps, GST_VIDEO_INFO_SIZE (&vinfo),
-      0, gst_shm_slots_get_geometry (slots)->n_slots);
+      0, n);
   gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config (pool, config)) {
+  if (gst_buffer_pool_set_config (pool, config))
+    gst_query_add_allocation_pool (query, pool, GST_VIDEO_INFO_SIZE (&vinfo),
+        0, n);
+  else
     GST_WARNING_OBJECT (self, "pool refused %" GST_PTR_FORMAT, caps);
-    gst_object_unref (pool);
-    gst_shm_slots_unref (slots);
-    return TRUE;
-  }
-  gst_query_add_allocation_pool (query, pool, GST_VIDEO_INFO_SIZE (&vinfo), 0,
-      gst_shm_slots_get_geometry (slots)->n_slots);
-  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
   gst_object_unref (pool);
-  gst_shm_slots_unref (slots);
   return TRUE;
-}
-
-static GstFlowReturn
-wait_for_receiver (GstShmSink * self)
-{
-  for (;;) {
-    GstFlowReturn ret;
-
-    g_mutex_lock (&self->lock);
-    while (self->n_ready < self->min_receivers && self->wait_for_receiver
-        && !self->unlock && !self->fatal)
-      g_cond_wait (&self->cond, &self->lock);
-    if (self->fatal) {
-      g_mutex_unlock (&self->lock);
-      return GST_FLOW_ERROR;
-    }
-    if (!self->unlock) {
-      g_mutex_unlock (&self->lock);
-      return GST_FLOW_OK;
-    }
-    g_mutex_unlock (&self->lock);
-    ret = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
-    if (ret != GST_FLOW_OK)
-      return ret;
-  }
 }
 
 /* Sender's timestamp on CLOCK_MONOTONIC at which the frame is due. */
@@ -1574,16 +573,12 @@ to_monotonic (GstShmSink * self, GstClockTime ts, GstClockTime base_time,
   return t < 0 ? 0 : (guint64) t;
 }
 
-static GVariant *
-frame_body (GstShmSink * self, GstBuffer * buf, guint64 session, guint64 seq,
-    guint slot, gsize offset, gsize size, const GstVideoInfo * vinfo,
-    gboolean is_video)
+static void
+record_times (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
 {
   GstElement *element = GST_ELEMENT (self);
   GstClockTime base_time = GST_CLOCK_TIME_NONE, latency;
   GstClockTimeDiff diff = 0;
-  GstVideoMeta *vmeta;
-  GVariantDict d;
   gboolean have_clock;
 
   GST_OBJECT_LOCK (self);
@@ -1594,303 +589,154 @@ frame_body (GstShmSink * self, GstBuffer * buf, guint64 session, guint64 seq,
     diff = gst_shm_clock_diff (element, self->uses_monotonic);
   }
   latency = gst_base_sink_get_latency (GST_BASE_SINK (self));
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", session);
-  g_variant_dict_insert (&d, "seq", "t", seq);
-  g_variant_dict_insert (&d, "slot", "u", slot);
-  g_variant_dict_insert (&d, "offset", "t", (guint64) offset);
-  g_variant_dict_insert (&d, "size", "t", (guint64) size);
-  g_variant_dict_insert (&d, "pts", "t",
-      gst_shm_time_to_wire (GST_BUFFER_PTS (buf)));
-  g_variant_dict_insert (&d, "dts", "t",
-      gst_shm_time_to_wire (GST_BUFFER_DTS (buf)));
-  g_variant_dict_insert (&d, "duration", "t",
-      gst_shm_time_to_wire (GST_BUFFER_DURATION (buf)));
-  g_variant_dict_insert (&d, "mono-pts", "t", to_monotonic (self,
-          GST_BUFFER_PTS (buf), base_time, latency, diff));
-  g_variant_dict_insert (&d, "mono-dts", "t", to_monotonic (self,
-          GST_BUFFER_DTS (buf), base_time, latency, diff));
-  g_variant_dict_insert (&d, "buffer-offset", "t", GST_BUFFER_OFFSET (buf));
-  g_variant_dict_insert (&d, "buffer-offset-end", "t",
-      GST_BUFFER_OFFSET_END (buf));
-  g_variant_dict_insert (&d, "flags", "u",
-      GST_BUFFER_FLAGS (buf) & GST_SHM_BUFFER_FLAGS_MASK);
-  g_variant_dict_insert (&d, "send-time", "t",
-      (guint64) g_get_monotonic_time () * 1000);
-
-  if (is_video) {
-    guint64 offs[GST_VIDEO_MAX_PLANES], strides[GST_VIDEO_MAX_PLANES];
-    guint n;
-
-    vmeta = gst_buffer_get_video_meta (buf);
-    n = vmeta ? vmeta->n_planes : GST_VIDEO_INFO_N_PLANES (vinfo);
-    for (guint i = 0; i < n; i++) {
-      offs[i] = vmeta ? vmeta->offset[i] : GST_VIDEO_INFO_PLANE_OFFSET (vinfo,
-          i);
-      strides[i] = (guint64) (vmeta ? vmeta->stride[i] :
-          GST_VIDEO_INFO_PLANE_STRIDE (vinfo, i));
-    }
-    g_variant_dict_insert_value (&d, "plane-offsets",
-        g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, offs, n,
-            sizeof (guint64)));
-    g_variant_dict_insert_value (&d, "plane-strides",
-        g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, strides, n,
-            sizeof (guint64)));
-  }
-  return g_variant_ref_sink (g_variant_dict_end (&d));
+  r->pts = gst_shm_time_to_wire (GST_BUFFER_PTS (buf));
+  r->dts = gst_shm_time_to_wire (GST_BUFFER_DTS (buf));
+  r->duration = gst_shm_time_to_wire (GST_BUFFER_DURATION (buf));
+  r->mono_pts = to_monotonic (self, GST_BUFFER_PTS (buf), base_time, latency,
+      diff);
+  r->mono_dts = to_monotonic (self, GST_BUFFER_DTS (buf), base_time, latency,
+      diff);
+  r->buffer_offset = GST_BUFFER_OFFSET (buf);
+  r->buffer_offset_end = GST_BUFFER_OFFSET_END (buf);
+  r->buffer_flags = gst_shm_flags_to_wire (GST_BUFFER_FLAGS (buf));
 }
 
-/* A receiver that does not map the area (another machine, over TCP) gets
- * the bytes of each frame after its description.  Its connection holds at
- * most two frames: while it is behind, the receiver misses frames (and
- * sees the gap in the sequence numbers).  With self->lock. */
-static gboolean
-inline_behind_locked (GstShmSink * self, Receiver * r, gsize size)
-{
-  return shm_conn_get_queued (r->conn) + size > 2 * self->geo.slot_size;
-}
-
+/* The frame's description, but for what the engine fills in. */
 static void
-send_inline_locked (GstShmSink * self, Receiver * r, GVariant * body,
-    const guint8 * data, gsize size)
+describe (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
 {
-  if (inline_behind_locked (self, r, size)) {
-    self->frames_skipped++;
+  GstVideoMeta *vmeta;
+
+  record_times (self, buf, r);
+  if (!self->is_video)
     return;
+  vmeta = gst_buffer_get_video_meta (buf);
+  r->n_planes = vmeta ? vmeta->n_planes : GST_VIDEO_INFO_N_PLANES
+      (&self->vinfo);
+  for (guint i = 0; i < r->n_planes && i < SHM_RECORD_MAX_PLANES; i++) {
+    r->plane_offset[i] = vmeta ? vmeta->offset[i]
+        : GST_VIDEO_INFO_PLANE_OFFSET (&self->vinfo, i);
+    r->plane_stride[i] = vmeta ? vmeta->stride[i]
+        : GST_VIDEO_INFO_PLANE_STRIDE (&self->vinfo, i);
   }
-  r->inline_lagging = FALSE;
-  if (shm_conn_send_raw (r->conn, SHM_MSG_FRAME_INLINE, body, data, size, NULL))
-    self->frames_inline++;
 }
 
-/* A non-live receiver asks for every frame, inline too: before a frame of
- * @size bytes, wait (at most #GstShmSink:slot-timeout) for the connections
- * of such receivers to have room for it.  One that does not catch up in
- * time misses frames, without further waits, until it does. */
-static void
-wait_inline_receivers (GstShmSink * self, gsize size)
+static GstFlowReturn
+wait_for_receiver (GstShmSink * self)
 {
-  GstClockTime timeout;
-  gint64 deadline;
-
-  GST_OBJECT_LOCK (self);
-  timeout = self->slot_timeout;
-  GST_OBJECT_UNLOCK (self);
-  deadline = GST_CLOCK_TIME_IS_VALID (timeout) ? g_get_monotonic_time () +
-      (gint64) (timeout / GST_USECOND) : G_MAXINT64;
-
-  g_mutex_lock (&self->lock);
-  while (!self->unlock) {
-    Receiver *behind = NULL;
-
-    for (GList * l = self->receivers; l && !behind; l = l->next) {
-      Receiver *r = l->data;
-      if (r->state == RECV_READY && r->inline_frames && !r->live
-          && !r->inline_lagging && inline_behind_locked (self, r, size))
-        behind = r;
+  for (;;) {
+    switch (shm_sender_wait_ready (self->sender)) {
+      case SHM_SEND_OK:
+        return GST_FLOW_OK;
+      case SHM_SEND_FLUSHING:{
+        GstFlowReturn ret = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
+        if (ret != GST_FLOW_OK)
+          return ret;
+        break;
+      }
+      default:
+        return GST_FLOW_ERROR;
     }
-    if (!behind)
-      break;
-    if (g_get_monotonic_time () >= deadline) {
-      behind->inline_lagging = TRUE;
-      continue;
-    }
-    g_cond_wait_until (&self->cond, &self->lock, MIN (deadline,
-            g_get_monotonic_time () + 2 * G_TIME_SPAN_MILLISECOND));
   }
-  g_mutex_unlock (&self->lock);
+}
+
+/* Every slot is held: the frame is dropped, and said so once. */
+static GstFlowReturn
+drop_frame (GstShmSink * self)
+{
+  gboolean warn;
+
+  shm_sender_count_drop (self->sender);
+  GST_OBJECT_LOCK (self);
+  warn = !self->warned_drop;
+  self->warned_drop = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  if (warn)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receivers hold every "
+            "slot: dropping frames until one is released."), (NULL));
+  return GST_FLOW_OK;
+}
+
+/* A buffer from anywhere else than our pool: copied into a free slot.
+ * Returns GST_FLOW_CUSTOM_SUCCESS when the area had to grow (again). */
+static GstFlowReturn
+copy_into_slot (GstShmSink * self, ShmSlots * slots, GstBuffer * buf,
+    ShmRecord * r)
+{
+  g_autoptr (GError) err = NULL;
+  gsize size = gst_buffer_get_size (buf);
+
+  if (size > shm_slots_get_geometry (slots)->slot_size) {
+    if (!shm_sender_grow (self->sender, size, &err)) {
+      gst_shm_post_error (GST_ELEMENT (self), TRUE, err, NULL);
+      return GST_FLOW_ERROR;
+    }
+    return GST_FLOW_CUSTOM_SUCCESS;
+  }
+  switch (shm_slots_claim (slots, FALSE, shm_sender_flushing_flag
+          (self->sender), &r->slot)) {
+    case SHM_CLAIM_FLUSHING:
+      return GST_FLOW_FLUSHING;
+    case SHM_CLAIM_NONE:
+      return drop_frame (self);
+    case SHM_CLAIM_OK:
+      break;
+  }
+  r->offset = 0;
+  r->size = size;
+  gst_buffer_extract (buf, 0, shm_slots_get_slot_data (slots, r->slot), size);
+  return GST_FLOW_CUSTOM_SUCCESS_1;
+}
+
+static GstFlowReturn
+render_once (GstShmSink * self, GstBuffer * buf)
+{
+  g_autoptr (ShmSlots) slots = shm_sender_get_slots (self->sender);
+  GstMemory *mem = gst_buffer_n_memory (buf) == 1
+      ? gst_buffer_peek_memory (buf, 0) : NULL;
+  ShmRecord r = { 0, };
+  ShmSlots *mslots;
+  GstFlowReturn ret = GST_FLOW_OK;
+  gboolean copied = FALSE;
+  gsize offset;
+
+  if (!slots) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first "
+            "buffer."), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (mem && gst_shm_slot_memory_get_slot (mem, &mslots, &r.slot, &offset)
+      && mslots == slots) {
+    /* upstream rendered into our pool: announce the slot, copy nothing */
+    r.offset = offset;
+    r.size = mem->size;
+  } else {
+    ret = copy_into_slot (self, slots, buf, &r);
+    if (ret != GST_FLOW_CUSTOM_SUCCESS_1)
+      return ret;
+    copied = TRUE;
+  }
+  describe (self, buf, &r);
+  ret = shm_sender_send (self->sender, slots, &r, copied)
+      == SHM_SEND_REPLACED ? GST_FLOW_CUSTOM_SUCCESS : GST_FLOW_OK;
+  if (copied)
+    shm_slots_unclaim (slots, r.slot);
+  return ret;
 }
 
 static GstFlowReturn
 gst_shm_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
-  GstShmSlots *slots = NULL, *mslots;
-  GstMemory *mem = NULL;
-  GstVideoInfo vinfo;
   GstFlowReturn ret;
-  GVariant *body;
-  gboolean is_video, claimed = FALSE;
-  guint64 session, seq, lanes, live_lanes;
-  gsize offset = 0, size;
-  guint slot, n_inline;
 
-again:
-  lanes = live_lanes = 0;
-  n_inline = 0;
-  ret = wait_for_receiver (self);
-  if (ret != GST_FLOW_OK)
-    return ret;
-
-  g_mutex_lock (&self->lock);
-  if (!self->slots) {
-    g_mutex_unlock (&self->lock);
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before the first "
-            "buffer."), (NULL));
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-  slots = gst_shm_slots_ref (self->slots);
-  session = self->geo.session_id;
-  vinfo = self->vinfo;
-  is_video = self->is_video;
-  g_mutex_unlock (&self->lock);
-
-  if (gst_buffer_n_memory (buf) == 1)
-    mem = gst_buffer_peek_memory (buf, 0);
-  if (mem && gst_shm_slot_memory_get_slot (mem, &mslots, &slot, &offset)
-      && mslots == slots) {
-    /* Upstream rendered into our pool: announce the slot, copy nothing. */
-    size = mem->size;
-  } else {
-    size = gst_buffer_get_size (buf);
-    if (size > gst_shm_slots_get_geometry (slots)->slot_size) {
-      g_autoptr (GError) err = NULL;
-      gboolean ok;
-      gst_shm_slots_unref (slots);
-      g_mutex_lock (&self->lock);
-      ok = ensure_area_locked (self, size, &err);
-      g_mutex_unlock (&self->lock);
-      if (!ok) {
-        post_area_error (self, err);
-        return GST_FLOW_ERROR;
-      }
-      goto again;
-    }
-    ret = gst_shm_slots_claim (slots, FALSE, &slot);
-    if (ret == GST_FLOW_FLUSHING) {
-      gst_shm_slots_unref (slots);
-      return ret;
-    }
-    if (ret != GST_FLOW_OK) {
-      g_mutex_lock (&self->lock);
-      self->frames_rendered++;
-      self->frames_dropped++;
-      if (!self->warned_drop) {
-        self->warned_drop = TRUE;
-        g_mutex_unlock (&self->lock);
-        GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receivers hold every "
-                "slot: dropping frames until one is released."), (NULL));
-      } else {
-        g_mutex_unlock (&self->lock);
-      }
-      gst_shm_slots_unref (slots);
-      return GST_FLOW_OK;
-    }
-    claimed = TRUE;
-    offset = 0;
-    gst_buffer_extract (buf, 0, gst_shm_slots_get_slot_data (slots, slot),
-        size);
-  }
-
-  wait_inline_receivers (self, size);
-  g_mutex_lock (&self->lock);
-  if (self->slots != slots) {
-    /* The area was replaced while we copied: start over. */
-    g_mutex_unlock (&self->lock);
-    if (claimed)
-      gst_shm_slots_unclaim (slots, slot);
-    gst_shm_slots_unref (slots);
-    claimed = FALSE;
-    goto again;
-  }
-  seq = self->seq++;
-  self->frames_rendered++;
-  for (GList * l = self->receivers; l; l = l->next) {
-    Receiver *r = l->data;
-    if (r->state != RECV_READY)
-      continue;
-    if (r->inline_frames) {
-      n_inline++;
-      continue;
-    }
-    lanes |= G_GUINT64_CONSTANT (1) << r->lane;
-    if (r->live)
-      live_lanes |= G_GUINT64_CONSTANT (1) << r->lane;
-  }
-  /* With several receivers, a live one that lags never stalls the sender
-   * or the others: when this frame takes the last free slot, the live
-   * receiver furthest behind misses it (and sees a gap) if it still holds
-   * a frame at least n_slots - 1 frames old.  A non-live receiver asks for
-   * every frame and paces the sender, as a single receiver does. */
-  if (self->n_ready > 1 && live_lanes && gst_shm_slots_count_free (slots) == 0) {
-    guint64 oldest;
-    gint lag = gst_shm_slots_furthest_behind (slots, live_lanes, &oldest);
-    if (lag >= 0 && seq - oldest >= gst_shm_slots_get_geometry
-        (slots)->n_slots - 1) {
-      lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
-      self->frames_skipped++;
-    }
-  }
-  if (lanes || n_inline) {
-    body = frame_body (self, buf, session, seq, slot, offset, size, &vinfo,
-        is_video);
-    /* Held before it is announced: a release can never come first. */
-    if (lanes)
-      gst_shm_slots_hold (slots, slot, lanes, seq);
-    shm_publish_fence ();
-    for (GList * l = self->receivers; l; l = l->next) {
-      Receiver *r = l->data;
-      if (r->state != RECV_READY)
-        continue;
-      if (r->inline_frames)
-        send_inline_locked (self, r, body, gst_shm_slots_get_slot_data (slots,
-                slot) + offset, size);
-      else if (lanes & (G_GUINT64_CONSTANT (1) << r->lane))
-        shm_conn_send (r->conn, SHM_MSG_FRAME, body, NULL);
-    }
-    g_variant_unref (body);
-    self->frames_sent++;
-    if (claimed) {
-      self->frames_copied++;
-      self->bytes_copied += size;
-    } else {
-      self->frames_zero_copy++;
-    }
-  } else {
-    self->frames_unsent++;
-  }
-  g_mutex_unlock (&self->lock);
-
-  if (claimed)
-    gst_shm_slots_unclaim (slots, slot);
-  gst_shm_slots_unref (slots);
-  return GST_FLOW_OK;
-}
-
-/* After EOS: waits until every receiver has read what was sent to it (the
- * EOS last), at most #GstShmSink:peer-timeout, so that a sender that stops
- * right after its EOS message loses nothing still queued for a slow
- * receiver.  A flush ends the wait. */
-static void
-wait_receivers_read (GstShmSink * self, GPtrArray * conns)
-{
-  gint64 start = g_get_monotonic_time (), deadline;
-  guint i;
-
-  GST_OBJECT_LOCK (self);
-  deadline = start + self->peer_timeout / GST_USECOND;
-  GST_OBJECT_UNLOCK (self);
-
-  g_mutex_lock (&self->lock);
-  while (!self->unlock) {
-    for (i = 0; i < conns->len; i++)
-      if (shm_conn_get_unread (g_ptr_array_index (conns, i)) > 0)
-        break;
-    if (i == conns->len)
-      break;
-    if (!g_cond_wait_until (&self->cond, &self->lock, MIN (deadline,
-                g_get_monotonic_time () + 2 * G_TIME_SPAN_MILLISECOND))
-        && g_get_monotonic_time () >= deadline) {
-      g_mutex_unlock (&self->lock);
-      GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("The receiver at %s did "
-              "not read the end of the stream within %.1f s.",
-              shm_conn_get_description (g_ptr_array_index (conns, i)),
-              (deadline - start) / (gdouble) G_TIME_SPAN_SECOND), (NULL));
-      return;
-    }
-  }
-  g_mutex_unlock (&self->lock);
+  do {
+    ret = wait_for_receiver (self);
+    if (ret == GST_FLOW_OK)
+      ret = render_once (self, buf);
+    /* (the area was replaced or grown: again, in the new one) */
+  } while (ret == GST_FLOW_CUSTOM_SUCCESS);
+  return ret;
 }
 
 static gboolean
@@ -1898,48 +744,22 @@ gst_shm_sink_event (GstBaseSink * bsink, GstEvent * event)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-    GPtrArray *conns =
-        g_ptr_array_new_with_free_func ((GDestroyNotify) shm_conn_unref);
-    g_mutex_lock (&self->lock);
-    for (GList * l = self->receivers; l; l = l->next) {
-      Receiver *r = l->data;
-      if (r->state == RECV_READY
-          && shm_conn_send (r->conn, SHM_MSG_EOS, NULL, NULL))
-        g_ptr_array_add (conns, shm_conn_ref (r->conn));
-    }
-    g_mutex_unlock (&self->lock);
-    wait_receivers_read (self, conns);
-    g_ptr_array_unref (conns);
-  }
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS)
+    shm_sender_send_eos (self->sender);
   return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
 }
 
 static gboolean
 gst_shm_sink_unlock (GstBaseSink * bsink)
 {
-  GstShmSink *self = GST_SHM_SINK (bsink);
-
-  g_mutex_lock (&self->lock);
-  self->unlock = TRUE;
-  self->unlocks++;
-  g_cond_broadcast (&self->cond);
-  if (self->slots)
-    gst_shm_slots_set_flushing (self->slots, TRUE);
-  g_mutex_unlock (&self->lock);
+  shm_sender_set_flushing (GST_SHM_SINK (bsink)->sender, TRUE);
   return TRUE;
 }
 
 static gboolean
 gst_shm_sink_unlock_stop (GstBaseSink * bsink)
 {
-  GstShmSink *self = GST_SHM_SINK (bsink);
-
-  g_mutex_lock (&self->lock);
-  self->unlock = FALSE;
-  if (self->slots)
-    gst_shm_slots_set_flushing (self->slots, FALSE);
-  g_mutex_unlock (&self->lock);
+  shm_sender_set_flushing (GST_SHM_SINK (bsink)->sender, FALSE);
   return TRUE;
 }
 
@@ -1951,16 +771,17 @@ gst_shm_sink_change_state (GstElement * element, GstStateChange transition)
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      g_mutex_lock (&self->lock);
+      GST_OBJECT_LOCK (self);
       self->query_may_wait = TRUE;
-      g_mutex_unlock (&self->lock);
+      GST_OBJECT_UNLOCK (self);
       break;
     case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      g_mutex_lock (&self->lock);
+      GST_OBJECT_LOCK (self);
       self->query_may_wait = FALSE;
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
+      GST_OBJECT_UNLOCK (self);
+      if (self->sender)
+        shm_sender_wake_waits (self->sender);
       break;
     default:
       break;
@@ -1979,42 +800,61 @@ gst_shm_sink_set_clock (GstElement * element, GstClock * clock)
 
 /* --- GObject ------------------------------------------------------------- */
 
-static gboolean
-copy_field (GQuark field, const GValue * value, gpointer dest)
-{
-  gst_structure_id_set_value (dest, field, value);
-  return TRUE;
-}
-
 static GstStructure *
 get_stats (GstShmSink * self)
 {
-  GstStructure *base = gst_base_sink_get_stats (GST_BASE_SINK (self));
-  GstStructure *s;
+  GstStructure *s = gst_base_sink_get_stats (GST_BASE_SINK (self));
+  ShmSenderStats st = { 0, };
 
-  g_mutex_lock (&self->lock);
-  s = gst_structure_new ("GstShmSinkStats",
-      "frames-rendered", G_TYPE_UINT64, self->frames_rendered,
-      "frames-sent", G_TYPE_UINT64, self->frames_sent,
-      "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
-      "frames-copied", G_TYPE_UINT64, self->frames_copied,
-      "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
-      "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
-      "frames-unsent", G_TYPE_UINT64, self->frames_unsent,
-      "frames-skipped", G_TYPE_UINT64, self->frames_skipped,
-      "frames-inline", G_TYPE_UINT64, self->frames_inline,
-      "receivers", G_TYPE_UINT, self->n_ready,
-      "receivers-connected", G_TYPE_UINT64, self->receivers_connected,
-      "sessions", G_TYPE_UINT64, self->sessions,
-      "area-size", G_TYPE_UINT64, self->slots ? self->geo.area_size : 0,
-      "n-slots", G_TYPE_UINT, self->slots ? self->geo.n_slots : 0,
-      "slot-size", G_TYPE_UINT64, self->slots ? self->geo.slot_size : 0, NULL);
-  g_mutex_unlock (&self->lock);
-  /* GstBaseSink's own counters (average-rate, dropped, rendered), which
-   * this property replaces */
-  gst_structure_foreach (base, copy_field, s);
-  gst_structure_free (base);
+  if (self->sender)
+    shm_sender_get_stats (self->sender, &st);
+  gst_structure_set_name (s, "GstShmSinkStats");
+  gst_structure_set (s,
+      "frames-rendered", G_TYPE_UINT64, st.frames_rendered,
+      "frames-sent", G_TYPE_UINT64, st.frames_sent,
+      "frames-zero-copy", G_TYPE_UINT64, st.frames_zero_copy,
+      "frames-copied", G_TYPE_UINT64, st.frames_copied,
+      "bytes-copied", G_TYPE_UINT64, st.bytes_copied,
+      "frames-dropped", G_TYPE_UINT64, st.frames_dropped,
+      "frames-unsent", G_TYPE_UINT64, st.frames_unsent,
+      "frames-skipped", G_TYPE_UINT64, st.frames_skipped,
+      "frames-inline", G_TYPE_UINT64, st.frames_inline,
+      "doorbells", G_TYPE_UINT64, st.doorbells,
+      "receivers", G_TYPE_UINT, st.receivers,
+      "receivers-connected", G_TYPE_UINT64, st.receivers_connected,
+      "sessions", G_TYPE_UINT64, st.sessions,
+      "area-size", G_TYPE_UINT64, st.area_size,
+      "n-slots", G_TYPE_UINT, st.n_slots,
+      "slot-size", G_TYPE_UINT64, st.slot_size, NULL);
   return s;
+}
+
+/* Properties that may change while running. */
+static void
+set_running_property (GstShmSink * self, guint prop_id, const GValue * value)
+{
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_WAIT_FOR_RECEIVER:
+      self->wait_for_receiver = g_value_get_boolean (value);
+      break;
+    case PROP_MIN_RECEIVERS:
+      self->min_receivers = g_value_get_uint (value);
+      break;
+    case PROP_PEER_TIMEOUT:
+      self->peer_timeout = g_value_get_uint64 (value);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (!self->sender)
+    return;
+  shm_sender_set_min_ready (self->sender, min_ready (self));
+  shm_sender_wake_waits (self->sender);
+  GST_OBJECT_LOCK (self);
+  shm_sender_set_timeouts (self->sender, GST_CLOCK_TIME_IS_VALID
+      (self->slot_timeout) ? (gint64) (self->slot_timeout / GST_USECOND) : -1,
+      self->peer_timeout / GST_USECOND);
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
@@ -2023,17 +863,11 @@ gst_shm_sink_set_property (GObject * object, guint prop_id,
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
-  if (prop_id == PROP_WAIT_FOR_RECEIVER || prop_id == PROP_MIN_RECEIVERS) {
-    g_mutex_lock (&self->lock);
-    if (prop_id == PROP_WAIT_FOR_RECEIVER)
-      self->wait_for_receiver = g_value_get_boolean (value);
-    else
-      self->min_receivers = g_value_get_uint (value);
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
+  if (prop_id == PROP_WAIT_FOR_RECEIVER || prop_id == PROP_MIN_RECEIVERS
+      || prop_id == PROP_PEER_TIMEOUT) {
+    set_running_property (self, prop_id, value);
     return;
   }
-
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_PATH:
@@ -2056,9 +890,6 @@ gst_shm_sink_set_property (GObject * object, guint prop_id,
     case PROP_SLOT_TIMEOUT:
       self->slot_timeout = g_value_get_uint64 (value);
       break;
-    case PROP_PEER_TIMEOUT:
-      self->peer_timeout = g_value_get_uint64 (value);
-      break;
     case PROP_ALLOW_SYMLINK:
       self->allow_symlink = g_value_get_boolean (value);
       break;
@@ -2078,24 +909,10 @@ gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
-  switch (prop_id) {
-    case PROP_STATS:
-      g_value_take_boxed (value, get_stats (self));
-      return;
-    case PROP_WAIT_FOR_RECEIVER:
-      g_mutex_lock (&self->lock);
-      g_value_set_boolean (value, self->wait_for_receiver);
-      g_mutex_unlock (&self->lock);
-      return;
-    case PROP_MIN_RECEIVERS:
-      g_mutex_lock (&self->lock);
-      g_value_set_uint (value, self->min_receivers);
-      g_mutex_unlock (&self->lock);
-      return;
-    default:
-      break;
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, get_stats (self));
+    return;
   }
-
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_PATH:
@@ -2112,6 +929,12 @@ gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_MODE:
       g_value_set_uint (value, self->mode);
+      break;
+    case PROP_WAIT_FOR_RECEIVER:
+      g_value_set_boolean (value, self->wait_for_receiver);
+      break;
+    case PROP_MIN_RECEIVERS:
+      g_value_set_uint (value, self->min_receivers);
       break;
     case PROP_SLOT_TIMEOUT:
       g_value_set_uint64 (value, self->slot_timeout);
@@ -2141,8 +964,6 @@ gst_shm_sink_finalize (GObject * object)
   g_free (self->control);
   g_free (self->area_path);
   gst_shm_negotiator_free (self->negotiator);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -2150,8 +971,6 @@ static void
 gst_shm_sink_init (GstShmSink * self)
 {
   self->negotiator = gst_shm_negotiator_new ();
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
   self->num_slots = DEFAULT_NUM_SLOTS;
   self->size = DEFAULT_SIZE;
   self->mode = DEFAULT_MODE;

@@ -65,14 +65,10 @@
 #include "gstshmpool.h"
 #include "gstshmutil.h"
 #include "shmaddress.h"
-#include "shmarea.h"
-#include "shmconn.h"
-#include "shmproto.h"
-#include "shmring.h"
 #include "shmcopy.h"
+#include "shmreceiver.h"
 
 #include <gst/video/video.h>
-#include <errno.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_shm_src_debug);
@@ -84,11 +80,6 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_src_debug);
 #define DEFAULT_ALLOW_SYMLINK FALSE
 #define DEFAULT_READ_MODE GST_SHM_SRC_READ_AUTO
 #define DEFAULT_INLINE_FALLBACK TRUE
-#define RETRY_MS 100
-#define RING_ACK_POLL_MS 5
-#define TICK_MS 500
-/* inline frames read ahead of downstream by a non-live receiver */
-#define INLINE_MAX_PENDING 2
 
 enum
 {
@@ -135,59 +126,6 @@ gst_shm_src_read_mode_get_type (void)
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
-/* One verified mapping of one sender session.  Frames and the buffers that
- * wrap slots hold a reference, so that the mapping and the connection to
- * release slots on outlive the element's current state. */
-typedef struct
-{
-  gint ref_count;
-  ShmArea *area;
-  ShmConn *conn;
-  ShmGeometry geo;
-  guint32 lane;
-  gint held;                    /* slots wrapped by live buffers */
-  gboolean same_boot;
-  gboolean have_mono_offset;
-  gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
-  GstClockTime last_pts, last_dts;      /* streaming thread */
-  guint64 next_seq;             /* streaming thread: expected next frame */
-  gboolean inline_frames;       /* no mapping: frame bytes come inline */
-  gchar *inline_reason;
-  ShmBarKind bar;               /* the mapping is a PCI BAR */
-} Session;
-
-typedef enum
-{
-  ITEM_CAPS,
-  ITEM_FRAME,
-  ITEM_EOS,
-} ItemType;
-
-typedef struct
-{
-  ItemType type;
-  GstCaps *caps;
-  Session *session;
-  guint32 slot;
-  guint64 seq;
-  guint64 offset, size;
-  guint64 pts, dts, duration, mono_pts, mono_dts, send_time;
-  guint64 buffer_offset, buffer_offset_end;
-  guint32 flags;
-  GBytes *payload;              /* an inline frame's bytes */
-  guint n_planes;
-  gsize plane_offsets[GST_VIDEO_MAX_PLANES];
-  gint plane_strides[GST_VIDEO_MAX_PLANES];
-} Item;
-
-typedef enum
-{
-  CONN_NONE,
-  CONN_AWAIT_MMAP,
-  CONN_AWAIT_READY,
-  CONN_READY,
-} ConnState;
-
 struct _GstShmSrc
 {
   GstPushSrc parent;
@@ -201,62 +139,16 @@ struct _GstShmSrc
   GstShmSrcReadMode read_mode;
   gboolean inline_fallback;
 
-  /* control thread; created in start, joined in stop */
-  GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
-  GSource *tick_source;
-  GSource *retry_source;
-  ShmAddress addr;
-  gchar *control_str;
-  gchar *area_path;
-  ShmBarKind bar;               /* the path is a PCI BAR */
-  /* control thread only */
-  ShmConn *conn;
-  ConnState state;
-  Session *pending;             /* handshake in progress */
-  Session *session;             /* verified */
-  GstCaps *wire_caps;           /* caps of the frames now arriving */
-  GstVideoInfo wire_vinfo;
-  gboolean wire_is_video;
-  guint64 last_seq;
-  gint64 waiting_since;
-  gint64 last_message;
-  gboolean stalled;
-  gboolean got_eos;
-  gboolean said_waiting;
-  /* control=ring: a lane claimed, waiting for the sender's ack */
-  ShmArea *ring_area;
-  ShmGeometry ring_geo;
-  guint ring_lane;
-  guint64 ring_id;
-  gint64 ring_claimed_at;
-  gboolean said_no_rings;
+  /* created in start, freed in stop */
+  ShmReceiver *receiver;
 
-  /* self->lock */
-  GMutex lock;
-  GCond cond;
-  GQueue items;
-  guint pending_frames;         /* ITEM_FRAME in items */
-  ShmConn *paused_conn;         /* not read while frames wait (inline) */
+  /* GST_OBJECT_LOCK */
+  GstCaps *caps;                /* caps set on the pad */
   GstCaps *accept;              /* what downstream accepts, as last told */
-  gboolean flushing;
-  gboolean fatal;               /* an error was posted: create() fails */
-  gboolean playing;
-  /* stats */
-  guint64 frames_received;
-  guint64 frames_pushed;
-  guint64 frames_zero_copy;
-  guint64 frames_copied;
-  guint64 bytes_copied;
-  guint64 frames_dropped;
-  guint64 frames_inline;
-  guint64 sessions;
-  guint n_slots;
-  gint64 last_latency_ns;
+  guint64 frames_pushed, frames_zero_copy, frames_copied, bytes_copied;
+  guint64 frames_stale;
 
   /* streaming thread */
-  GstCaps *caps;                /* caps set on the pad */
   GstVideoInfo vinfo;
   gboolean is_video;
   gboolean downstream_meta;
@@ -264,6 +156,10 @@ struct _GstShmSrc
   gboolean need_segment;
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
+  guint64 ts_session;           /* the session the timestamp state is of */
+  gboolean have_mono_offset;
+  gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
+  GstClockTime last_pts, last_dts;
 };
 
 #define gst_shm_src_parent_class parent_class
@@ -272,1068 +168,120 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
     GST_TYPE_SHM_SRC,
     GST_DEBUG_CATEGORY_INIT (gst_shm_src_debug, "shmsrc", 0, "gst-shm source"));
 
-static void schedule_connect (GstShmSrc * self, guint delay_ms);
-static void set_fatal (GstShmSrc * self);
+/* --- the engine's callbacks ------------------------------------------------ */
 
-/* An error found in the control thread: posted at once, and create() fails
- * too, so that the streaming thread stops even if the error message was
- * handled before the pipeline reached PLAYING. */
-#define CONTROL_ERROR(self, domain, code, text, debug) G_STMT_START { \
-  GST_ELEMENT_ERROR (self, domain, code, text, debug); \
-  set_fatal (self); \
-} G_STMT_END
-
-/* --- sessions and items -------------------------------------------------- */
-
-static Session *
-session_ref (Session * s)
+static gchar *
+on_get_accept (ShmReceiver * rx, gpointer user_data)
 {
-  g_atomic_int_inc (&s->ref_count);
-  return s;
-}
-
-static void
-session_unref (Session * s)
-{
-  if (!g_atomic_int_dec_and_test (&s->ref_count))
-    return;
-  if (s->area)
-    shm_area_unref (s->area);
-  g_free (s->inline_reason);
-  shm_conn_unref (s->conn);
-  g_free (s);
-}
-
-static void
-session_release (Session * s, guint32 slot)
-{
-  GVariantDict d;
-
-  shm_release_fence ();
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", s->geo.session_id);
-  g_variant_dict_insert (&d, "slot", "u", slot);
-  /* Fails quietly when the sender is gone: nothing to give back then. */
-  shm_conn_send (s->conn, SHM_MSG_RELEASE, g_variant_dict_end (&d), NULL);
-}
-
-static void
-item_free (Item * item)
-{
-  gst_clear_caps (&item->caps);
-  g_clear_pointer (&item->payload, g_bytes_unref);
-  if (item->session)
-    session_unref (item->session);
-  g_free (item);
-}
-
-/* A frame that will not be pushed: give its slot back. */
-static void
-item_discard (Item * item)
-{
-  if (item->type == ITEM_FRAME && !item->payload)
-    session_release (item->session, item->slot);
-  item_free (item);
-}
-
-static void
-set_fatal (GstShmSrc * self)
-{
-  g_mutex_lock (&self->lock);
-  self->fatal = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-static void
-push_item (GstShmSrc * self, Item * item)
-{
-  g_mutex_lock (&self->lock);
-  g_queue_push_tail (&self->items, item);
-  if (item->type == ITEM_FRAME)
-    self->pending_frames++;
-  g_cond_signal (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-/* With self->lock: the connection paused for inline frames is read again
- * once downstream has taken them. */
-static void
-resume_reading_locked (GstShmSrc * self)
-{
-  if (self->paused_conn && self->pending_frames < INLINE_MAX_PENDING) {
-    shm_conn_set_reading (self->paused_conn, TRUE);
-    g_clear_pointer (&self->paused_conn, shm_conn_unref);
-  }
-}
-
-static void
-flush_items_locked (GstShmSrc * self, gboolean frames_only)
-{
-  GList *l = self->items.head;
-
-  while (l) {
-    GList *next = l->next;
-    Item *item = l->data;
-    if (!frames_only || item->type == ITEM_FRAME) {
-      if (item->type == ITEM_FRAME)
-        self->pending_frames--;
-      g_queue_delete_link (&self->items, l);
-      item_discard (item);
-    }
-    l = next;
-  }
-  resume_reading_locked (self);
-}
-
-/* --- control thread: connection ------------------------------------------ */
-
-/* Gives back a lane claimed for control=ring that the sender has not
- * acknowledged yet. */
-static void
-ring_abandon (GstShmSrc * self)
-{
-  if (!self->ring_area)
-    return;
-  shm_ring_unclaim (self->ring_area, &self->ring_geo, self->ring_lane,
-      self->ring_id);
-  g_clear_pointer (&self->ring_area, shm_area_unref);
-}
-
-static void
-disconnect (GstShmSrc * self)
-{
-  g_mutex_lock (&self->lock);
-  g_clear_pointer (&self->paused_conn, shm_conn_unref);
-  g_mutex_unlock (&self->lock);
-  ring_abandon (self);
-  if (self->conn) {
-    shm_conn_close (self->conn);
-    g_clear_pointer (&self->conn, shm_conn_unref);
-  }
-  g_clear_pointer (&self->pending, session_unref);
-  g_clear_pointer (&self->session, session_unref);
-  self->state = CONN_NONE;
-}
-
-static void
-fail (GstShmSrc * self, const gchar * code, const gchar * message)
-{
-  GVariantDict d;
-
-  if (self->conn) {
-    g_variant_dict_init (&d, NULL);
-    g_variant_dict_insert (&d, "code", "s", code);
-    g_variant_dict_insert (&d, "message", "s", message);
-    shm_conn_send (self->conn, SHM_MSG_ERROR, g_variant_dict_end (&d), NULL);
-  }
-  disconnect (self);
-}
-
-static void
-post_area_error (GstShmSrc * self, const GError * err)
-{
-  if (err->domain == SHM_AREA_ERROR && err->code == SHM_AREA_ERROR_NOT_FOUND)
-    CONTROL_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message), (NULL));
-  else if (err->domain == SHM_AREA_ERROR
-      && err->code == SHM_AREA_ERROR_PERMISSION)
-    CONTROL_ERROR (self, RESOURCE, OPEN_READ_WRITE, ("%s", err->message),
-        (NULL));
-  else if (err->domain == SHM_AREA_ERROR
-      && (err->code == SHM_AREA_ERROR_SYMLINK
-          || err->code == SHM_AREA_ERROR_NOT_REGULAR))
-    CONTROL_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
-  else
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
-}
-
-/* The sender's area cannot be reached from here.  Over TCP or vsock the
- * sender may run on another machine: ask for the frames inline over the
- * connection instead (the sender agrees unless its inline-fallback is
- * off).  Takes @s when it returns TRUE. */
-static gboolean
-ask_inline (GstShmSrc * self, Session * s, const gchar * file,
-    const gchar * reason)
-{
-  GVariantDict d;
-  gboolean fallback;
+  GstShmSrc *self = user_data;
+  GstCaps *accept = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
+  gchar *str = gst_shm_negotiator_serialize (accept);
 
   GST_OBJECT_LOCK (self);
-  fallback = self->inline_fallback;
+  gst_caps_replace (&self->accept, accept);
   GST_OBJECT_UNLOCK (self);
-  if (!fallback || (self->addr.kind != SHM_ADDRESS_TCP
-          && self->addr.kind != SHM_ADDRESS_VSOCK)
-      || s->geo.slot_size == 0 || s->geo.slot_size > SHM_MSG_MAX_PAYLOAD)
-    return FALSE;
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", s->geo.session_id);
-  g_variant_dict_insert (&d, "inline", "b", TRUE);
-  g_variant_dict_insert (&d, "reason", "s", reason);
-  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d), NULL);
-  g_clear_pointer (&s->area, shm_area_unref);
-  s->inline_frames = TRUE;
-  s->inline_reason = g_strdup_printf ("The sender's area \"%s\" and the "
-      "receiver's area \"%s\" do not map the same memory: %s", file,
-      self->area_path, reason);
-  g_clear_pointer (&self->pending, session_unref);
-  self->pending = s;
-  self->state = CONN_AWAIT_READY;
-  GST_INFO_OBJECT (self, "asking for inline frames: %s", reason);
-  return TRUE;
+  gst_caps_unref (accept);
+  return str;
 }
 
-static void
-handle_mmap (GstShmSrc * self, GVariant * body)
+/* Caps announced by the sender: parsed and bounded; the frames after them
+ * are checked against their layout. */
+static gpointer
+on_parse_caps (ShmReceiver * rx, const gchar * str, guint64 slot_size,
+    ShmFrameLayout * layout, GError ** error, gpointer user_data)
 {
-  g_autoptr (GError) err = NULL;
-  const gchar *file;
-  const guint8 *token;
-  gsize token_len;
-  guint64 token_index, my_index;
-  guint32 token_bytes, version;
-  guint8 my_token[SHM_TOKEN_BYTES];
-  const gchar *boot_id = NULL;
-  ShmGeometry g = { 0, };
-  guint32 lane;
-  Session *s;
-  GVariantDict d;
-  gboolean allow_symlink;
-
-  if (!shm_msg_get_u32 (body, "version", 0, G_MAXUINT32, &version, &err))
-    goto invalid;
-  if (version != SHM_PROTO_VERSION) {
-    g_autofree gchar *msg = g_strdup_printf ("the sender speaks protocol "
-        "version %u, this shmsrc speaks version %d", version,
-        SHM_PROTO_VERSION);
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
-    fail (self, "version", msg);
-    return;
-  }
-  if (!shm_msg_get_u64 (body, "session", 1, G_MAXUINT64, &g.session_id, &err)
-      || !shm_msg_get_string (body, "file", SHM_MAX_PATH, &file, &err)
-      || !shm_msg_get_u64 (body, "size", 0, SHM_AREA_MAX_SIZE, &g.area_size,
-          &err)
-      || !shm_msg_get_bytes (body, "token", SHM_TOKEN_MIN_BYTES,
-          SHM_TOKEN_MAX_BYTES, &token, &token_len, &err)
-      || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64, &token_index,
-          &err)
-      || !shm_msg_get_u32 (body, "token_bytes", token_len, token_len,
-          &token_bytes, &err)
-      || !shm_msg_get_u32 (body, "lane", 0, SHM_AREA_TOKEN_LANES - 1,
-          &lane, &err))
-    goto invalid;
-  s = g_new0 (Session, 1);
-  s->ref_count = 1;
-  s->conn = shm_conn_ref (self->conn);
-  s->lane = lane;
-  s->last_pts = s->last_dts = GST_CLOCK_TIME_NONE;
-  if (!shm_msg_get_u64 (body, "token-offset", 0, G_MAXUINT64,
-          &g.token_offset, &err)
-      || !shm_msg_get_u32 (body, "token-lanes", 0, G_MAXUINT32,
-          &g.token_lanes, &err)
-      || !shm_msg_get_u32 (body, "token-lane-size", 0, G_MAXUINT32,
-          &g.token_lane_size, &err)
-      || !shm_msg_get_u64 (body, "ring-offset", 0, G_MAXUINT64,
-          &g.ring_offset, &err)
-      || !shm_msg_get_u64 (body, "ring-size", 0, G_MAXUINT64, &g.ring_size,
-          &err)
-      || !shm_msg_get_u64 (body, "slots-offset", 0, G_MAXUINT64,
-          &g.slots_offset, &err)
-      || !shm_msg_get_u64 (body, "slot-size", 0, G_MAXUINT64, &g.slot_size,
-          &err)
-      || !shm_msg_get_u32 (body, "n-slots", 0, G_MAXUINT32, &g.n_slots, &err)
-      || !shm_msg_get_u32 (body, "flags", 0, G_MAXUINT32, &g.flags, &err)) {
-    session_unref (s);
-    goto invalid;
-  }
-  shm_msg_get_string (body, "boot-id", 64, &boot_id, NULL);
-  s->same_boot = boot_id && *boot_id
-      && g_str_equal (boot_id, gst_shm_boot_id ());
-  s->geo = g;
-  /* checked here, not only against the area: frames may come inline */
-  if (!shm_geometry_validate (&g, G_MAXUINT64, &err)) {
-    session_unref (s);
-    goto invalid;
-  }
-
-  GST_OBJECT_LOCK (self);
-  allow_symlink = self->allow_symlink;
-  GST_OBJECT_UNLOCK (self);
-
-  /* Our own path: across a VM boundary it differs from the sender's. */
-  s->bar = self->bar;
-  s->area = shm_area_open (self->area_path,
-      allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
-  if (!s->area) {
-    if (ask_inline (self, s, file, err->message))
-      return;
-    post_area_error (self, err);
-    fail (self, "open", err->message);
-    session_unref (s);
-    return;
-  }
-  if (!shm_area_check_header (s->area, &g, &err)) {
-    g_autofree gchar *msg = NULL;
-    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC)
-        || g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_SESSION))
-      msg = g_strdup_printf ("The sender's area \"%s\" and the receiver's "
-          "area \"%s\" do not map the same memory: %s", file,
-          self->area_path, err->message);
-    else
-      msg = g_strdup (err->message);
-    if (ask_inline (self, s, file, err->message))
-      return;
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
-    fail (self, "token", msg);
-    session_unref (s);
-    return;
-  }
-  if (!shm_area_check_token (s->area, &g, s->lane, token, token_bytes,
-          token_index)) {
-    g_autofree gchar *cause = g_strdup_printf ("the sender's token was not "
-        "found in \"%s\"", self->area_path);
-    g_autofree gchar *msg = g_strdup_printf ("The sender's area \"%s\" and "
-        "the receiver's area \"%s\" do not map the same memory: %s", file,
-        self->area_path, cause);
-    if (ask_inline (self, s, file, cause))
-      return;
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), ("token check failed"));
-    fail (self, "token", msg);
-    session_unref (s);
-    return;
-  }
-  if (!shm_area_write_token (s->area, &g, s->lane, token_index, my_token,
-          SHM_TOKEN_BYTES, &my_index, &err)) {
-    CONTROL_ERROR (self, RESOURCE, WRITE, ("%s", err->message), (NULL));
-    fail (self, "internal", err->message);
-    session_unref (s);
-    return;
-  }
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", g.session_id);
-  g_variant_dict_insert_value (&d, "token",
-      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, my_token,
-          SHM_TOKEN_BYTES, 1));
-  g_variant_dict_insert (&d, "token_index", "t", my_index);
-  g_variant_dict_insert (&d, "token_bytes", "u", SHM_TOKEN_BYTES);
-  shm_conn_send (self->conn, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d), NULL);
-
-  g_clear_pointer (&self->pending, session_unref);
-  self->pending = s;
-  self->state = CONN_AWAIT_READY;
-  GST_DEBUG_OBJECT (self, "sender's token found in %s (sender: %s), "
-      "answered at %" G_GUINT64_FORMAT, self->area_path, file, my_index);
-  return;
-
-invalid:
-  {
-    g_autofree gchar *msg = g_strdup_printf ("invalid mmap hello from the "
-        "sender: %s", err->message);
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
-    fail (self, "protocol", msg);
-  }
-}
-
-/* Caps announced by the sender: parsed and bounded, the frames after them
- * are checked against them. */
-static gboolean
-take_caps (GstShmSrc * self, GVariant * body, gboolean required)
-{
-  g_autoptr (GError) err = NULL;
-  GstCaps *caps;
+  GstCaps *caps = gst_shm_negotiator_parse (str, TRUE, error);
   GstVideoInfo info;
-  Item *item;
+  gboolean video;
 
-  caps = gst_shm_negotiator_read (body, TRUE, &err);
-  if (!caps && !err && !required)
-    return TRUE;
-  if (!caps) {
-    if (!err)
-      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID, "no caps");
-    goto invalid;
-  }
-  if (gst_shm_raw_video_info (&info, caps)
-      && GST_VIDEO_INFO_SIZE (&info) > self->session->geo.slot_size) {
-    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+  if (!caps)
+    return NULL;
+  video = gst_shm_raw_video_info (&info, caps);
+  if (video && GST_VIDEO_INFO_SIZE (&info) > slot_size) {
+    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
         "caps need frames of %" G_GSIZE_FORMAT " bytes but the slots hold %"
-        G_GUINT64_FORMAT, GST_VIDEO_INFO_SIZE (&info),
-        self->session->geo.slot_size);
+        G_GUINT64_FORMAT, GST_VIDEO_INFO_SIZE (&info), slot_size);
     gst_caps_unref (caps);
-    goto invalid;
+    return NULL;
   }
-  gst_caps_replace (&self->wire_caps, caps);
-  self->wire_is_video = gst_shm_raw_video_info (&self->wire_vinfo, caps);
-  item = g_new0 (Item, 1);
-  item->type = ITEM_CAPS;
-  item->caps = caps;
-  push_item (self, item);
-  return TRUE;
-
-invalid:
-  {
-    g_autofree gchar *msg = g_strdup_printf ("The sender's caps are "
-        "invalid: %s", err->message);
-    CONTROL_ERROR (self, STREAM, FORMAT, ("%s", msg), (NULL));
-    fail (self, "caps", msg);
-    return FALSE;
-  }
+  gst_shm_frame_layout (video ? &info : NULL, layout);
+  return caps;
 }
 
 static void
-handle_ready (GstShmSrc * self, GVariant * body)
+on_peer_event (ShmReceiver * rx, const gchar * event, const gchar * peer,
+    guint64 session, const gchar * reason, gpointer user_data)
 {
-  g_autoptr (GError) err = NULL;
-  guint64 session;
-  gchar *peer;
-
-  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
-      || session != self->pending->geo.session_id) {
-    CONTROL_ERROR (self, RESOURCE, READ, ("The sender confirmed another "
-            "session than the one verified."), (NULL));
-    fail (self, "protocol", "ready for another session");
-    return;
-  }
-  if (self->pending->inline_frames) {
-    g_autoptr (GVariant) v = g_variant_lookup_value (body, "inline",
-        G_VARIANT_TYPE_BOOLEAN);
-    if (!v || !g_variant_get_boolean (v)) {
-      CONTROL_ERROR (self, RESOURCE, READ, ("The sender confirmed a session "
-              "in its area, which is not reachable here: %s",
-              self->pending->inline_reason), (NULL));
-      fail (self, "protocol", "ready without inline frames");
-      return;
-    }
-    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("%s; frames come inline over "
-            "the connection (set inline-fallback=false to make this an "
-            "error).", self->pending->inline_reason), (NULL));
-    shm_conn_set_max_payload (self->conn, self->pending->geo.slot_size);
-  }
-  g_clear_pointer (&self->session, session_unref);
-  self->session = g_steal_pointer (&self->pending);
-  self->state = CONN_READY;
-  self->last_seq = G_MAXUINT64;
-  g_mutex_lock (&self->lock);
-  self->sessions++;
-  self->n_slots = self->session->geo.n_slots;
-  g_mutex_unlock (&self->lock);
-  if (!take_caps (self, body, FALSE))
-    return;
-  peer = g_strdup (shm_conn_get_description (self->conn));
-  GST_INFO_OBJECT (self, "ready: session %016" G_GINT64_MODIFIER "x, %u "
-      "slots of %" G_GUINT64_FORMAT " bytes", session,
-      self->session->geo.n_slots, self->session->geo.slot_size);
-  gst_shm_post_peer_message (GST_ELEMENT (self), "connected", peer, session,
-      NULL);
-  g_free (peer);
-}
-
-static gboolean
-plane_layout_ok (const GstVideoInfo * info, guint n, const guint64 * offs,
-    const guint64 * strides, guint64 size, GError ** error)
-{
-  const GstVideoFormatInfo *finfo = info->finfo;
-
-  if (n != GST_VIDEO_INFO_N_PLANES (info)) {
-    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        "%u planes, the caps have %u", n, GST_VIDEO_INFO_N_PLANES (info));
-    return FALSE;
-  }
-  for (guint p = 0; p < n; p++) {
-    gint comp[GST_VIDEO_MAX_COMPONENTS];
-    guint64 rows, min_stride = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
-
-    if (GST_VIDEO_FORMAT_INFO_IS_TILED (finfo)) {
-      if (offs[p] != GST_VIDEO_INFO_PLANE_OFFSET (info, p)
-          || strides[p] != min_stride)
-        goto bad;
-      continue;
-    }
-    gst_video_format_info_component (finfo, p, comp);
-    rows = GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo, comp[0],
-        GST_VIDEO_INFO_FIELD_HEIGHT (info));
-    /* strides and offsets are bounded by the slot size (< 2^40) and rows
-     * by the caps (< 2^31): no overflow */
-    if (strides[p] < min_stride || strides[p] > size || offs[p] > size
-        || strides[p] * rows > size - offs[p])
-      goto bad;
-    continue;
-  bad:
-    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        "plane %u (offset %" G_GUINT64_FORMAT ", stride %" G_GUINT64_FORMAT
-        ") does not fit a frame of %" G_GUINT64_FORMAT " bytes", p, offs[p],
-        strides[p], size);
-    return FALSE;
-  }
-  return TRUE;
+  GST_INFO_OBJECT (user_data, "sender %s %s: %s", peer, event,
+      reason ? reason : "");
+  gst_shm_post_peer_message (user_data, event, peer, session, reason);
 }
 
 static void
-handle_frame (GstShmSrc * self, GVariant * body, gboolean inline_frame,
-    const guint8 * payload, gsize payload_len)
+on_message (ShmReceiver * rx, gboolean fatal, const GError * error,
+    const gchar * debug, gpointer user_data)
 {
-  g_autoptr (GError) err = NULL;
-  Session *s = self->session;
-  guint64 offs[GST_VIDEO_MAX_PLANES], strides[GST_VIDEO_MAX_PLANES];
-  gsize n_offs = 0, n_strides = 0;
-  guint64 session, seq;
-  Item *item = g_new0 (Item, 1);
-  gboolean keep;
-
-  item->type = ITEM_FRAME;
-  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &session, &err)
-      || !shm_msg_get_u64 (body, "seq", 0, G_MAXUINT64 - 1, &seq, &err)
-      || !shm_msg_get_u32 (body, "slot", 0, s->geo.n_slots - 1, &item->slot,
-          &err)
-      || !shm_msg_get_u64 (body, "offset", 0, s->geo.slot_size,
-          &item->offset, &err)
-      || !shm_msg_get_u64 (body, "size", 1, s->geo.slot_size - item->offset,
-          &item->size, &err)
-      || !shm_msg_get_u64 (body, "pts", 0, G_MAXUINT64, &item->pts, &err)
-      || !shm_msg_get_u64 (body, "dts", 0, G_MAXUINT64, &item->dts, &err)
-      || !shm_msg_get_u64 (body, "duration", 0, G_MAXUINT64, &item->duration,
-          &err)
-      || !shm_msg_get_u64 (body, "mono-pts", 0, G_MAXUINT64, &item->mono_pts,
-          &err)
-      || !shm_msg_get_u64 (body, "mono-dts", 0, G_MAXUINT64, &item->mono_dts,
-          &err)
-      || !shm_msg_get_u64 (body, "buffer-offset", 0, G_MAXUINT64,
-          &item->buffer_offset, &err)
-      || !shm_msg_get_u64 (body, "buffer-offset-end", 0, G_MAXUINT64,
-          &item->buffer_offset_end, &err)
-      || !shm_msg_get_u32 (body, "flags", 0, G_MAXUINT32, &item->flags, &err)
-      || !shm_msg_get_u64 (body, "send-time", 0, G_MAXUINT64,
-          &item->send_time, &err))
-    goto invalid;
-  if (session != s->geo.session_id) {
-    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        "frame of session %016" G_GINT64_MODIFIER "x in session %016"
-        G_GINT64_MODIFIER "x", session, s->geo.session_id);
-    goto invalid;
-  }
-  if (self->last_seq != G_MAXUINT64 && seq <= self->last_seq) {
-    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        "frame %" G_GUINT64_FORMAT " after frame %" G_GUINT64_FORMAT, seq,
-        self->last_seq);
-    goto invalid;
-  }
-  if (!self->wire_caps) {
-    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        "frame before caps");
-    goto invalid;
-  }
-  if (inline_frame != s->inline_frames) {
-    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        inline_frame ? "an inline frame for a receiver that maps the area"
-        : "a frame in the area for a receiver that gets them inline");
-    goto invalid;
-  }
-  if (inline_frame && payload_len != item->size) {
-    g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-        "an inline frame of %" G_GSIZE_FORMAT " bytes announced as %"
-        G_GUINT64_FORMAT, payload_len, item->size);
-    goto invalid;
-  }
-  if (self->wire_is_video) {
-    if (!shm_msg_get_u64_array (body, "plane-offsets", GST_VIDEO_MAX_PLANES,
-            offs, &n_offs, &err)
-        || !shm_msg_get_u64_array (body, "plane-strides",
-            GST_VIDEO_MAX_PLANES, strides, &n_strides, &err))
-      goto invalid;
-    if (n_offs != n_strides) {
-      g_set_error (&err, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
-          "%" G_GSIZE_FORMAT " plane offsets but %" G_GSIZE_FORMAT
-          " strides", n_offs, n_strides);
-      goto invalid;
-    }
-    if (!plane_layout_ok (&self->wire_vinfo, n_offs, offs, strides,
-            item->size, &err))
-      goto invalid;
-    item->n_planes = n_offs;
-    for (guint i = 0; i < n_offs; i++) {
-      item->plane_offsets[i] = offs[i];
-      item->plane_strides[i] = strides[i];
-    }
-  }
-  self->last_seq = seq;
-  item->seq = seq;
-  item->session = session_ref (s);
-  if (inline_frame)
-    item->payload = g_bytes_new (payload, payload_len);
-
-  g_mutex_lock (&self->lock);
-  self->frames_received++;
-  if (inline_frame)
-    self->frames_inline++;
-  /* (another kernel's CLOCK_MONOTONIC cannot be compared with ours) */
-  if (s->same_boot)
-    self->last_latency_ns = g_get_monotonic_time () * 1000 - item->send_time;
-  /* A live source that is not playing produces nothing. */
-  keep = self->playing || !gst_base_src_is_live (GST_BASE_SRC (self));
-  if (keep) {
-    g_queue_push_tail (&self->items, item);
-    self->pending_frames++;
-    /* A live source whose downstream falls behind drops its oldest
-     * frames rather than keep the sender's slots (the next frame pushed
-     * is marked DISCONT). */
-    if (gst_base_src_is_live (GST_BASE_SRC (self))
-        && self->pending_frames > MAX (1, s->geo.n_slots - 2)) {
-      for (GList * l = self->items.head; l; l = l->next) {
-        Item *old = l->data;
-        if (old->type == ITEM_FRAME) {
-          g_queue_delete_link (&self->items, l);
-          self->pending_frames--;
-          self->frames_dropped++;
-          item_discard (old);
-          break;
-        }
-      }
-    }
-    /* A non-live receiver takes every frame: inline ones are not read
-     * ahead of downstream beyond a few (the sender waits for room in the
-     * connection), where frames in the area are bounded by its slots. */
-    if (inline_frame && !gst_base_src_is_live (GST_BASE_SRC (self))
-        && self->pending_frames >= INLINE_MAX_PENDING && !self->paused_conn
-        && self->conn) {
-      self->paused_conn = shm_conn_ref (self->conn);
-      shm_conn_set_reading (self->conn, FALSE);
-    }
-  } else {
-    self->frames_dropped++;
-  }
-  g_mutex_unlock (&self->lock);
-  /* (after the unlock: the streaming thread does not wake into a lock we
-   * still hold) */
-  if (keep)
-    g_cond_signal (&self->cond);
-  else
-    item_discard (item);
-  return;
-
-invalid:
-  {
-    g_autofree gchar *msg = g_strdup_printf ("The sender sent an invalid "
-        "frame: %s", err->message);
-    item_free (item);
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
-    fail (self, "protocol", msg);
-  }
+  gst_shm_post_error (user_data, fatal, error, debug);
 }
 
-static void
-on_message (ShmConn * conn, guint32 type, GVariant * body,
-    const guint8 * payload, gsize payload_len, gpointer user_data)
-{
-  GstShmSrc *self = user_data;
-  const gchar *expected = NULL;
-
-  self->last_message = g_get_monotonic_time ();
-  if (self->stalled) {
-    self->stalled = FALSE;
-    GST_INFO_OBJECT (self, "sender alive again");
-  }
-  GST_LOG_OBJECT (self, "%s", shm_msg_type_name (type));
-
-  switch (type) {
-    case SHM_MSG_MMAP:
-      /* Also mid-stream: the sender replaced its area. */
-      if (self->state == CONN_NONE)
-        expected = "a connection";
-      else
-        handle_mmap (self, body);
-      break;
-    case SHM_MSG_READY:
-      if (self->state != CONN_AWAIT_READY)
-        expected = "ready only after the token answer";
-      else
-        handle_ready (self, body);
-      break;
-    case SHM_MSG_CAPS:
-      if (self->state != CONN_READY)
-        expected = "caps only when ready";
-      else
-        take_caps (self, body, TRUE);
-      break;
-    case SHM_MSG_FRAME:
-    case SHM_MSG_FRAME_INLINE:
-      if (self->state != CONN_READY)
-        expected = "frames only when ready";
-      else
-        handle_frame (self, body, type == SHM_MSG_FRAME_INLINE, payload,
-            payload_len);
-      break;
-    case SHM_MSG_EOS:{
-      Item *item = g_new0 (Item, 1);
-      item->type = ITEM_EOS;
-      self->got_eos = TRUE;
-      push_item (self, item);
-      break;
-    }
-    case SHM_MSG_PING:
-      break;
-    case SHM_MSG_BYE:{
-      g_autofree gchar *peer = g_strdup (shm_conn_get_description (conn));
-      guint64 session = self->session ? self->session->geo.session_id : 0;
-      gst_shm_post_peer_message (GST_ELEMENT (self), "left", peer, session,
-          shm_msg_get_text (body, "message"));
-      disconnect (self);
-      if (!self->got_eos)
-        schedule_connect (self, RETRY_MS);
-      break;
-    }
-    case SHM_MSG_ERROR:{
-      const gchar *code = shm_msg_get_text (body, "code");
-      const gchar *msg = shm_msg_get_text (body, "message");
-      if (!msg)
-        msg = "(no message)";
-      if (g_strcmp0 (code, "timeout") == 0 || g_strcmp0 (code, "busy") == 0) {
-        GST_ELEMENT_WARNING (self, RESOURCE, READ, ("The sender dropped this "
-                "receiver: %s", msg), (NULL));
-        disconnect (self);
-        schedule_connect (self, RETRY_MS);
-      } else {
-        CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg),
-            ("reported by the sender (%s)", code ? code : "no code"));
-        disconnect (self);
-      }
-      break;
-    }
-    default:
-      if (type < SHM_MSG_LAST)
-        expected = "only sender messages";
-      else
-        GST_DEBUG_OBJECT (self, "ignoring unknown message %u", type);
-      break;
-  }
-
-  if (expected) {
-    g_autofree gchar *msg = g_strdup_printf ("The sender sent an unexpected "
-        "%s message (expected %s)", shm_msg_type_name (type), expected);
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", msg), (NULL));
-    fail (self, "protocol", msg);
-  }
-}
-
-static void
-on_closed (ShmConn * conn, const GError * error, gpointer user_data)
-{
-  GstShmSrc *self = user_data;
-  g_autofree gchar *peer = g_strdup (shm_conn_get_description (conn));
-  ConnState state = self->state;
-  guint64 session = self->session ? self->session->geo.session_id : 0;
-
-  if (conn != self->conn)
-    return;
-  disconnect (self);
-
-  if (error && (g_error_matches (error, SHM_PROTO_ERROR,
-              SHM_PROTO_ERROR_MALFORMED) || error->domain == SHM_RING_ERROR)) {
-    CONTROL_ERROR (self, RESOURCE, READ, ("%s", error->message), (NULL));
-    return;
-  }
-  if (self->got_eos)
-    return;
-  if (state == CONN_READY) {
-    gst_shm_post_peer_message (GST_ELEMENT (self), "lost", peer, session,
-        error ? error->message : "closed without saying bye");
-  } else {
-    GST_ELEMENT_WARNING (self, RESOURCE, READ, ("The sender closed the "
-            "connection during the handshake; waiting for a sender."),
-        ("%s", error ? error->message : "end of stream"));
-  }
-  schedule_connect (self, RETRY_MS);
-}
-
-static const ShmConnCallbacks callbacks = {
+static const ShmReceiverCallbacks receiver_callbacks = {
+  on_get_accept,
+  on_parse_caps,
+  (GDestroyNotify) gst_caps_unref,
+  on_peer_event,
   on_message,
-  on_closed,
 };
 
-static void
-send_hello (GstShmSrc * self)
-{
-  GstCaps *accept = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
-  GVariantDict d;
-
-  g_mutex_lock (&self->lock);
-  gst_caps_replace (&self->accept, accept);
-  g_mutex_unlock (&self->lock);
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "version", "u", SHM_PROTO_VERSION);
-  g_variant_dict_insert (&d, "path", "s", self->area_path);
-  /* a live receiver may miss frames when it lags; a non-live one wants
-   * every frame */
-  g_variant_dict_insert (&d, "live", "b",
-      gst_base_src_is_live (GST_BASE_SRC (self)));
-  gst_shm_negotiator_write (&d, accept);
-  g_variant_dict_insert (&d, "boot-id", "s", gst_shm_boot_id ());
-  shm_conn_send (self->conn, SHM_MSG_HELLO, g_variant_dict_end (&d), NULL);
-  gst_caps_unref (accept);
-}
-
-/* Control thread: tells the sender what downstream accepts now. */
-static gboolean
-send_accept (gpointer data)
-{
-  GstShmSrc *self = data;
-  GstCaps *accept;
-  GVariantDict d;
-
-  if (!self->conn || self->state == CONN_NONE)
-    return G_SOURCE_REMOVE;
-  g_mutex_lock (&self->lock);
-  accept = self->accept ? gst_caps_ref (self->accept) : gst_caps_new_any ();
-  g_mutex_unlock (&self->lock);
-  g_variant_dict_init (&d, NULL);
-  gst_shm_negotiator_write (&d, accept);
-  shm_conn_send (self->conn, SHM_MSG_ACCEPT, g_variant_dict_end (&d), NULL);
-  GST_INFO_OBJECT (self, "downstream now accepts %" GST_PTR_FORMAT, accept);
-  gst_caps_unref (accept);
-  return G_SOURCE_REMOVE;
-}
-
-/* Nothing to talk to yet: tries again after @delay_ms, unless
- * #GstShmSrc:timeout is over. */
-static void
-keep_waiting (GstShmSrc * self, const gchar * why, guint delay_ms)
-{
-  gint64 now = g_get_monotonic_time ();
-  GstClockTime timeout;
-
-  GST_OBJECT_LOCK (self);
-  timeout = self->timeout;
-  GST_OBJECT_UNLOCK (self);
-  if (!self->said_waiting) {
-    self->said_waiting = TRUE;
-    GST_INFO_OBJECT (self, "waiting for a sender at %s (%s)",
-        self->control_str, why);
-  }
-  if (timeout > 0 && (now - self->waiting_since) * 1000 >= (gint64) timeout) {
-    CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("No sender at %s after "
-            "%.1f s: start a shmsink with path=%s, or raise timeout.",
-            self->control_str, timeout / (gdouble) GST_SECOND,
-            self->area_path), ("%s", why));
-    return;
-  }
-  schedule_connect (self, delay_ms);
-}
-
-/* A connection to a sender: the handshake starts with our hello. */
-static void
-connected (GstShmSrc * self, ShmConn * conn)
-{
-  self->conn = conn;
-  shm_conn_set_max_payload (self->conn, 0);
-  shm_conn_start (self->conn, self->context, &callbacks, self);
-  self->state = CONN_AWAIT_MMAP;
-  self->said_waiting = FALSE;
-  self->said_no_rings = FALSE;
-  self->waiting_since = 0;
-  self->last_message = g_get_monotonic_time ();
-  self->stalled = FALSE;
-  send_hello (self);
-  GST_INFO_OBJECT (self, "connected to %s", shm_conn_get_description (conn));
-}
-
-/* control=ring: claims a lane of the area's rings, then waits for the
- * sender to acknowledge it. */
-static void
-try_connect_ring (GstShmSrc * self)
-{
-  g_autoptr (GError) err = NULL;
-  ShmArea *area;
-  ShmGeometry geo;
-  GstClockTime peer_timeout;
-  gboolean allow_symlink;
-  guint64 id = 0;
-  guint lane;
-
-  GST_OBJECT_LOCK (self);
-  peer_timeout = self->peer_timeout;
-  allow_symlink = self->allow_symlink;
-  GST_OBJECT_UNLOCK (self);
-
-  if (self->ring_area) {
-    if (shm_ring_acked (self->ring_area, &self->ring_geo, self->ring_lane,
-            self->ring_id)) {
-      g_autofree gchar *desc = g_strdup_printf ("in-band lane %u of %s",
-          self->ring_lane, self->area_path);
-      ShmConn *conn = shm_conn_new_ring (self->ring_area, &self->ring_geo,
-          self->ring_lane, self->ring_id, FALSE, desc);
-      /* the connection gives the lane back when it closes */
-      g_clear_pointer (&self->ring_area, shm_area_unref);
-      connected (self, conn);
-      return;
-    }
-    if (shm_ring_claimed (self->ring_area, &self->ring_geo, self->ring_lane,
-            self->ring_id)
-        && (g_get_monotonic_time () - self->ring_claimed_at) * 1000
-        < (gint64) peer_timeout) {
-      schedule_connect (self, RING_ACK_POLL_MS);
-      return;
-    }
-    /* The sender set the area up again (our claim is gone), or it does not
-     * serve the rings: claim again later. */
-    ring_abandon (self);
-    keep_waiting (self, "the sender did not take this receiver's in-band "
-        "lane", RETRY_MS);
-    return;
-  }
-
-  area = shm_area_open (self->area_path,
-      allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
-  if (!area) {
-    /* (an empty file: its sender is creating it) */
-    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND)
-        || g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_EMPTY))
-      keep_waiting (self, err->message, RETRY_MS);
-    else
-      post_area_error (self, err);
-    return;
-  }
-  if (!shm_area_read_header (area, &geo, &err)) {
-    if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC))
-      keep_waiting (self, "no sender has set up the area yet", RETRY_MS);
-    else
-      CONTROL_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
-    shm_area_unref (area);
-    return;
-  }
-  if (geo.ring_size < SHM_RING_REGION_SIZE) {
-    if (!self->said_no_rings) {
-      self->said_no_rings = TRUE;
-      GST_ELEMENT_WARNING (self, RESOURCE, READ, ("The area \"%s\" has no "
-              "in-band control rings: its sender does not use control=ring "
-              "(both sides need the same control); waiting.",
-              self->area_path), (NULL));
-    }
-    shm_area_unref (area);
-    keep_waiting (self, "the area has no in-band rings", RETRY_MS);
-    return;
-  }
-  while (id == 0)
-    if (!shm_random_bytes (&id, sizeof id, &err)) {
-      CONTROL_ERROR (self, RESOURCE, FAILED, ("%s", err->message), (NULL));
-      shm_area_unref (area);
-      return;
-    }
-  if (!shm_ring_claim (area, &geo, id, &lane, &err)) {
-    shm_area_unref (area);
-    keep_waiting (self, err->message, RETRY_MS);
-    return;
-  }
-  self->ring_area = area;
-  self->ring_geo = geo;
-  self->ring_lane = lane;
-  self->ring_id = id;
-  self->ring_claimed_at = g_get_monotonic_time ();
-  GST_DEBUG_OBJECT (self, "claimed in-band lane %u", lane);
-  schedule_connect (self, RING_ACK_POLL_MS);
-}
-
-static gboolean
-try_connect (gpointer user_data)
-{
-  GstShmSrc *self = user_data;
-  g_autoptr (GError) err = NULL;
-  GSocket *sock;
-  gchar *peer;
-
-  g_clear_pointer (&self->retry_source, g_source_unref);
-  if (self->addr.kind == SHM_ADDRESS_RING) {
-    try_connect_ring (self);
-    return G_SOURCE_REMOVE;
-  }
-  sock = shm_address_connect (&self->addr, &err);
-  if (!sock) {
-    if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)
-        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
-        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
-        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
-        && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE)) {
-      CONTROL_ERROR (self, RESOURCE, OPEN_READ, ("Could not connect to "
-              "the sender at %s: %s", self->control_str, err->message), (NULL));
-      return G_SOURCE_REMOVE;
-    }
-    keep_waiting (self, err->message, RETRY_MS);
-    return G_SOURCE_REMOVE;
-  }
-
-  peer = shm_socket_describe (sock, TRUE);
-  if (g_str_equal (peer, "a unix socket peer") || g_str_has_prefix (peer,
-          "process ")) {
-    g_free (peer);
-    peer = g_strdup (self->control_str);
-  }
-  connected (self, shm_conn_new_socket (sock, peer));
-  g_free (peer);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_connect (GstShmSrc * self, guint delay_ms)
-{
-  if (self->retry_source)
-    return;
-  if (self->waiting_since == 0)
-    self->waiting_since = g_get_monotonic_time ();
-  self->retry_source = g_timeout_source_new (delay_ms);
-  g_source_set_callback (self->retry_source, try_connect, self, NULL);
-  g_source_attach (self->retry_source, self->context);
-}
-
-static gboolean
-on_tick (gpointer user_data)
-{
-  GstShmSrc *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  GstClockTime peer_timeout;
-
-  if (self->state == CONN_NONE)
-    return G_SOURCE_CONTINUE;
-
-  GST_OBJECT_LOCK (self);
-  peer_timeout = self->peer_timeout;
-  GST_OBJECT_UNLOCK (self);
-
-  shm_conn_send (self->conn, SHM_MSG_PING, NULL, NULL);
-  g_mutex_lock (&self->lock);
-  if (self->paused_conn) {
-    /* not reading: silence is ours */
-    self->last_message = now;
-  }
-  g_mutex_unlock (&self->lock);
-  if (self->state == CONN_READY && !self->stalled
-      && (now - self->last_message) * 1000 > (gint64) peer_timeout) {
-    g_autofree gchar *reason = g_strdup_printf ("no message for %"
-        G_GINT64_FORMAT " ms", (now - self->last_message) / 1000);
-    self->stalled = TRUE;
-    gst_shm_post_peer_message (GST_ELEMENT (self), "stalled",
-        shm_conn_get_description (self->conn),
-        self->session->geo.session_id, reason);
-  }
-  return G_SOURCE_CONTINUE;
-}
-
-static gpointer
-control_thread (gpointer data)
-{
-  GstShmSrc *self = data;
-
-  g_main_context_push_thread_default (self->context);
-  g_main_loop_run (self->loop);
-  g_main_context_pop_thread_default (self->context);
-  return NULL;
-}
-
 /* --- GstBaseSrc ---------------------------------------------------------- */
+
+/* The control address must parse, and a unix socket's directory exist. */
+static gboolean
+check_control (GstShmSrc * self, const gchar * control)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree gchar *dir = NULL;
+  ShmAddress addr;
+
+  if (!shm_address_parse (control, &addr, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
+    return FALSE;
+  }
+  if (addr.kind == SHM_ADDRESS_UNIX)
+    dir = g_path_get_dirname (addr.path);
+  shm_address_clear (&addr);
+  if (dir && !g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Directory \"%s\" of the control socket does not exist.", dir),
+        (NULL));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static ShmReceiver *
+new_receiver (GstShmSrc * self, const gchar * path, const gchar * control,
+    ShmBarKind bar)
+{
+  ShmReceiverConfig c = { 0, };
+
+  GST_OBJECT_LOCK (self);
+  c.path = path;
+  c.control = control;
+  c.bar = bar;
+  c.allow_symlink = self->allow_symlink;
+  c.inline_fallback = self->inline_fallback;
+  c.timeout_us = self->timeout / GST_USECOND;
+  c.peer_timeout_us = self->peer_timeout / GST_USECOND;
+  c.features = SHM_FEATURES_KNOWN;
+  GST_OBJECT_UNLOCK (self);
+  c.live = gst_base_src_is_live (GST_BASE_SRC (self));
+  return shm_receiver_new (&c, &receiver_callbacks, self);
+}
 
 static gboolean
 gst_shm_src_start (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
-  g_autoptr (GError) err = NULL;
   g_autofree gchar *prop = NULL, *path = NULL, *control = NULL;
   g_autofree gchar *dir = NULL;
   ShmBarKind bar;
@@ -1341,6 +289,8 @@ gst_shm_src_start (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   prop = g_strdup (self->path);
   control = g_strdup (self->control);
+  self->frames_pushed = self->frames_zero_copy = self->frames_copied = 0;
+  self->bytes_copied = self->frames_stale = 0;
   GST_OBJECT_UNLOCK (self);
 
   if (prop == NULL || *prop == '\0') {
@@ -1360,46 +310,12 @@ gst_shm_src_start (GstBaseSrc * bsrc)
   }
   if (!control)
     control = gst_shm_default_control (path, bar);
-  if (!shm_address_parse (control, &self->addr, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message), (NULL));
+  if (!check_control (self, control))
     return FALSE;
-  }
-  if (self->addr.kind == SHM_ADDRESS_UNIX) {
-    g_autofree gchar *sdir = g_path_get_dirname (self->addr.path);
-    if (!g_file_test (sdir, G_FILE_TEST_IS_DIR)) {
-      shm_address_clear (&self->addr);
-      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-          ("Directory \"%s\" of the control socket does not exist.", sdir),
-          (NULL));
-      return FALSE;
-    }
-  }
-
-  self->area_path = g_steal_pointer (&path);
-  self->control_str = g_steal_pointer (&control);
-  self->bar = bar;
-  self->said_no_rings = FALSE;
-  self->state = CONN_NONE;
-  self->got_eos = FALSE;
-  self->said_waiting = FALSE;
-  self->waiting_since = g_get_monotonic_time ();
-
-  g_mutex_lock (&self->lock);
-  self->flushing = FALSE;
-  self->fatal = FALSE;
-  self->frames_received = self->frames_pushed = self->frames_zero_copy = 0;
-  self->frames_copied = self->bytes_copied = self->frames_dropped = 0;
-  self->frames_inline = self->sessions = 0;
-  g_mutex_unlock (&self->lock);
   self->need_segment = TRUE;
-
-  self->context = g_main_context_new ();
-  self->loop = g_main_loop_new (self->context, FALSE);
-  self->tick_source = g_timeout_source_new (TICK_MS);
-  g_source_set_callback (self->tick_source, on_tick, self, NULL);
-  g_source_attach (self->tick_source, self->context);
-  schedule_connect (self, 0);
-  self->thread = g_thread_new ("shmsrc-control", control_thread, self);
+  self->ts_session = 0;
+  self->receiver = new_receiver (self, path, control, bar);
+  shm_receiver_start (self->receiver);
   return TRUE;
 }
 
@@ -1408,42 +324,11 @@ gst_shm_src_stop (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
 
-  if (self->thread) {
-    gst_shm_quit_and_join (self->context, self->loop, self->thread);
-    self->thread = NULL;
-  }
-  if (self->conn) {
-    GVariantDict d;
-    g_variant_dict_init (&d, NULL);
-    g_variant_dict_insert (&d, "message", "s", "shmsrc stopped");
-    shm_conn_send (self->conn, SHM_MSG_BYE, g_variant_dict_end (&d), NULL);
-  }
-
-  g_mutex_lock (&self->lock);
-  flush_items_locked (self, FALSE);
-  g_mutex_unlock (&self->lock);
-  disconnect (self);
-
-  if (self->retry_source) {
-    g_source_destroy (self->retry_source);
-    g_clear_pointer (&self->retry_source, g_source_unref);
-  }
-  if (self->tick_source) {
-    g_source_destroy (self->tick_source);
-    g_clear_pointer (&self->tick_source, g_source_unref);
-  }
-  g_clear_pointer (&self->loop, g_main_loop_unref);
-  g_clear_pointer (&self->context, g_main_context_unref);
-  shm_address_clear (&self->addr);
-  g_clear_pointer (&self->area_path, g_free);
-  g_clear_pointer (&self->control_str, g_free);
-  gst_clear_caps (&self->wire_caps);
+  g_clear_pointer (&self->receiver, shm_receiver_free);
+  GST_OBJECT_LOCK (self);
   gst_clear_caps (&self->caps);
-  g_mutex_lock (&self->lock);
   gst_clear_caps (&self->accept);
-  self->pending_frames = 0;
-  g_clear_pointer (&self->paused_conn, shm_conn_unref);
-  g_mutex_unlock (&self->lock);
+  GST_OBJECT_UNLOCK (self);
   self->stale_caps = FALSE;
   self->discont = FALSE;
   if (self->copy_pool) {
@@ -1513,25 +398,28 @@ gst_shm_src_negotiate (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
   GstPad *pad = GST_BASE_SRC_PAD (bsrc);
-  GstCaps *accept = gst_pad_peer_query_caps (pad, NULL);
+  g_autoptr (GstCaps) accept = gst_pad_peer_query_caps (pad, NULL);
+  g_autoptr (GstCaps) caps = NULL;
   gboolean changed;
 
-  g_mutex_lock (&self->lock);
+  GST_OBJECT_LOCK (self);
   changed = self->accept && !gst_caps_is_equal (self->accept, accept);
   if (changed)
     gst_caps_replace (&self->accept, accept);
-  g_mutex_unlock (&self->lock);
-  gst_caps_unref (accept);
-  if (changed && self->context)
-    g_main_context_invoke (self->context, send_accept, self);
-
-  if (self->caps) {
-    self->stale_caps = !gst_pad_peer_query_accept_caps (pad, self->caps);
+  caps = self->caps ? gst_caps_ref (self->caps) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (changed && self->receiver) {
+    g_autofree gchar *str = gst_shm_negotiator_serialize (accept);
+    GST_INFO_OBJECT (self, "downstream now accepts %" GST_PTR_FORMAT, accept);
+    shm_receiver_send_accept (self->receiver, str);
+  }
+  if (caps) {
+    self->stale_caps = !gst_pad_peer_query_accept_caps (pad, caps);
     if (self->stale_caps)
       GST_INFO_OBJECT (self, "downstream no longer accepts %" GST_PTR_FORMAT
-          ": dropping frames until the sender's new caps", self->caps);
+          ": dropping frames until the sender's new caps", caps);
     else
-      check_allocation (self, self->caps);
+      check_allocation (self, caps);
   }
   return TRUE;
 }
@@ -1539,12 +427,14 @@ gst_shm_src_negotiate (GstBaseSrc * bsrc)
 static gboolean
 set_caps (GstShmSrc * self, GstCaps * caps)
 {
-  if (self->caps && gst_caps_is_equal (self->caps, caps))
-    return TRUE;
-  GST_DEBUG_OBJECT (self, "caps from the sender: %" GST_PTR_FORMAT, caps);
   GST_OBJECT_LOCK (self);
+  if (self->caps && gst_caps_is_equal (self->caps, caps)) {
+    GST_OBJECT_UNLOCK (self);
+    return TRUE;
+  }
   gst_caps_replace (&self->caps, caps);
   GST_OBJECT_UNLOCK (self);
+  GST_DEBUG_OBJECT (self, "caps from the sender: %" GST_PTR_FORMAT, caps);
   self->is_video = gst_shm_raw_video_info (&self->vinfo, caps);
   if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Downstream does not accept "
@@ -1557,125 +447,130 @@ set_caps (GstShmSrc * self, GstCaps * caps)
 }
 
 static gboolean
-layout_is_default (GstShmSrc * self, Item * item)
+layout_is_default (GstShmSrc * self, const ShmRecord * r)
 {
-  for (guint i = 0; i < item->n_planes; i++)
-    if (item->plane_offsets[i] != GST_VIDEO_INFO_PLANE_OFFSET (&self->vinfo, i)
-        || item->plane_strides[i] != GST_VIDEO_INFO_PLANE_STRIDE (&self->vinfo,
-            i))
+  for (guint i = 0; i < r->n_planes; i++)
+    if (r->plane_offset[i] != GST_VIDEO_INFO_PLANE_OFFSET (&self->vinfo, i)
+        || r->plane_stride[i] != (guint) GST_VIDEO_INFO_PLANE_STRIDE
+        (&self->vinfo, i))
       return FALSE;
   return TRUE;
 }
 
-typedef struct
-{
-  Session *session;
-  guint32 slot;
-} SlotRef;
-
 static void
-slot_ref_release (gpointer data)
+add_video_meta (GstShmSrc * self, GstBuffer * buf, const ShmRecord * r)
 {
-  SlotRef *ref = data;
+  gsize offsets[GST_VIDEO_MAX_PLANES];
+  gint strides[GST_VIDEO_MAX_PLANES];
 
-  g_atomic_int_add (&ref->session->held, -1);
-  session_release (ref->session, ref->slot);
-  session_unref (ref->session);
-  g_free (ref);
+  if (!self->is_video)
+    return;
+  for (guint i = 0; i < r->n_planes; i++) {
+    offsets[i] = r->plane_offset[i];
+    strides[i] = r->plane_stride[i];
+  }
+  gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_INFO_FORMAT (&self->vinfo),
+      GST_VIDEO_INFO_WIDTH (&self->vinfo),
+      GST_VIDEO_INFO_HEIGHT (&self->vinfo), r->n_planes, offsets, strides);
 }
 
-/* A read-only buffer over a frame in the sender's layout; @notify runs
- * with @user_data when the buffer is freed. */
+/* A read-only buffer over the frame in the sender's layout; the frame (its
+ * slot) goes back when the buffer is freed. */
 static GstBuffer *
-wrap_frame (GstShmSrc * self, Item * item, guint8 * data, gpointer user_data,
-    GDestroyNotify notify)
+wrap_frame (GstShmSrc * self, ShmRxFrame * f)
 {
   GstBuffer *buf = gst_buffer_new ();
 
+  shm_rx_frame_hold (f);
   gst_buffer_append_memory (buf,
-      gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, data, item->size, 0,
-          item->size, user_data, notify));
-  if (self->is_video)
-    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
-        GST_VIDEO_INFO_FORMAT (&self->vinfo),
-        GST_VIDEO_INFO_WIDTH (&self->vinfo),
-        GST_VIDEO_INFO_HEIGHT (&self->vinfo), item->n_planes,
-        item->plane_offsets, item->plane_strides);
+      gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, (gpointer) f->data,
+          f->record.size, 0, f->record.size, f, (GDestroyNotify)
+          shm_rx_frame_free));
+  add_video_meta (self, buf, &f->record);
   return buf;
 }
 
-/* The slot itself: it goes back to the sender when the buffer is freed. */
+/* Copies the frame into the default layout (for a downstream that does
+ * not read GstVideoMeta).  Consumes @in. */
 static GstBuffer *
-wrap_slot (GstShmSrc * self, Item * item, guint8 * data)
-{
-  SlotRef *ref = g_new (SlotRef, 1);
-
-  ref->session = session_ref (item->session);
-  ref->slot = item->slot;
-  g_atomic_int_inc (&item->session->held);
-  return wrap_frame (self, item, data, ref, slot_ref_release);
-}
-
-/* Copies the frame in @in (the sender's layout; consumed) into memory of
- * our own: in the default layout when @default_layout and the frame is raw
- * video, else byte for byte with the sender's GstVideoMeta.  @wc: @in lies
- * in a write-combined or uncached BAR, read with streaming loads. */
-static GstBuffer *
-copy_frame (GstShmSrc * self, Item * item, GstBuffer * in, gboolean wc,
-    gboolean default_layout)
+copy_to_default_layout (GstShmSrc * self, GstBuffer * in)
 {
   GstBuffer *out = NULL;
+  GstVideoFrame src, dst;
+  gboolean ok = FALSE;
 
-  if (default_layout && self->is_video && self->copy_pool) {
-    GstVideoFrame src, dst;
-    gboolean ok = FALSE;
-
-    /* one pass of streaming loads first: the frame copy reads rows */
-    if (wc)
-      in = copy_frame (self, item, in, TRUE, FALSE);
-    if (gst_buffer_pool_acquire_buffer (self->copy_pool, &out,
-            NULL) == GST_FLOW_OK
-        && gst_video_frame_map (&src, &self->vinfo, in, GST_MAP_READ)) {
-      if (gst_video_frame_map (&dst, &self->vinfo, out, GST_MAP_WRITE)) {
-        ok = gst_video_frame_copy (&dst, &src);
-        gst_video_frame_unmap (&dst);
-      }
-      gst_video_frame_unmap (&src);
+  if (gst_buffer_pool_acquire_buffer (self->copy_pool, &out,
+          NULL) == GST_FLOW_OK
+      && gst_video_frame_map (&src, &self->vinfo, in, GST_MAP_READ)) {
+    if (gst_video_frame_map (&dst, &self->vinfo, out, GST_MAP_WRITE)) {
+      ok = gst_video_frame_copy (&dst, &src);
+      gst_video_frame_unmap (&dst);
     }
-    gst_buffer_unref (in);
-    if (!ok)
-      gst_clear_buffer (&out);
-    return out;
+    gst_video_frame_unmap (&src);
   }
+  gst_buffer_unref (in);
+  if (!ok)
+    gst_clear_buffer (&out);
+  return out;
+}
 
-  {
-    GstMapInfo src, dst;
+/* Copies the frame byte for byte into memory of our own, with the
+ * sender's layout; out of a BAR (@wc) with streaming loads. */
+static GstBuffer *
+copy_bytes (GstShmSrc * self, const ShmRxFrame * f, gboolean wc)
+{
+  GstBuffer *out = gst_buffer_new_allocate (NULL, f->record.size, NULL);
+  GstMapInfo dst;
 
-    out = gst_buffer_new_allocate (NULL, item->size, NULL);
-    if (!out || !gst_buffer_map (in, &src, GST_MAP_READ)) {
-      gst_buffer_unref (in);
-      gst_clear_buffer (&out);
-      return NULL;
-    }
-    if (gst_buffer_map (out, &dst, GST_MAP_WRITE)) {
-      if (wc)
-        shm_copy_from_wc (dst.data, src.data, item->size);
-      else
-        memcpy (dst.data, src.data, item->size);
-      gst_buffer_unmap (out, &dst);
-    } else {
-      gst_clear_buffer (&out);
-    }
-    gst_buffer_unmap (in, &src);
-    gst_buffer_unref (in);
-    if (out && self->is_video)
-      gst_buffer_add_video_meta_full (out, GST_VIDEO_FRAME_FLAG_NONE,
-          GST_VIDEO_INFO_FORMAT (&self->vinfo),
-          GST_VIDEO_INFO_WIDTH (&self->vinfo),
-          GST_VIDEO_INFO_HEIGHT (&self->vinfo), item->n_planes,
-          item->plane_offsets, item->plane_strides);
-    return out;
+  if (!out || !gst_buffer_map (out, &dst, GST_MAP_WRITE)) {
+    gst_clear_buffer (&out);
+    return NULL;
   }
+  if (wc)
+    shm_copy_from_wc (dst.data, f->data, f->record.size);
+  else
+    memcpy (dst.data, f->data, f->record.size);
+  gst_buffer_unmap (out, &dst);
+  add_video_meta (self, out, &f->record);
+  return out;
+}
+
+/* Whether the frame leaves the area as a copy: non-raw data is parsed
+ * downstream (never hand out memory the sender can still change); one
+ * slot stays the sender's; a BAR is read once, with streaming loads. */
+static gboolean
+must_copy (GstShmSrc * self, const ShmRxFrame * f, gboolean convert)
+{
+  GstShmSrcReadMode mode;
+
+  GST_OBJECT_LOCK (self);
+  mode = self->read_mode;
+  GST_OBJECT_UNLOCK (self);
+  return !self->is_video || convert || mode == GST_SHM_SRC_READ_COPY
+      || (f->from_bar && mode == GST_SHM_SRC_READ_AUTO)
+      || shm_rx_session_held (f->session) + 1
+      >= shm_rx_session_n_slots (f->session);
+}
+
+/* The frame as a buffer: in place, or copied.  Takes @f. */
+static GstBuffer *
+frame_to_buffer (GstShmSrc * self, ShmRxFrame * f, gboolean * copied)
+{
+  gboolean convert = self->is_video && !self->downstream_meta
+      && !layout_is_default (self, &f->record);
+  GstBuffer *buf;
+
+  *copied = f->in_area && must_copy (self, f, convert);
+  if (!*copied) {
+    buf = wrap_frame (self, f);
+  } else {
+    buf = copy_bytes (self, f, f->from_bar);
+    shm_rx_frame_free (f);
+  }
+  if (buf && convert && self->copy_pool)
+    buf = copy_to_default_layout (self, buf);
+  return buf;
 }
 
 /* The sender's due time on CLOCK_MONOTONIC, as running time here.  Frames
@@ -1683,7 +578,7 @@ copy_frame (GstShmSrc * self, Item * item, GstBuffer * in, gboolean wc,
  * waited for this receiver) get running times from 0 up, one nanosecond
  * apart; the frames after them keep their exact times. */
 static GstClockTime
-from_monotonic (Session * s, guint64 mono, GstClockTime base_time,
+from_monotonic (GstShmSrc * self, guint64 mono, GstClockTime base_time,
     GstClockTimeDiff diff, gboolean increasing, GstClockTime * last)
 {
   gint64 t;
@@ -1692,7 +587,7 @@ from_monotonic (Session * s, guint64 mono, GstClockTime base_time,
 
   if (mono == G_MAXUINT64 || !GST_CLOCK_TIME_IS_VALID (base_time))
     return GST_CLOCK_TIME_NONE;
-  t = (gint64) mono + s->mono_offset - diff;
+  t = (gint64) mono + self->mono_offset - diff;
   early = t <= (gint64) base_time;
   rt = early ? 0 : (GstClockTime) (t - base_time);
   /* DTS never go back.  PTS may (reordered frames of an encoded stream),
@@ -1706,174 +601,144 @@ from_monotonic (Session * s, guint64 mono, GstClockTime base_time,
 }
 
 static void
-set_timestamps (GstShmSrc * self, GstBuffer * buf, Item * item)
+set_live_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f)
 {
-  Session *s = item->session;
+  GstClockTime base_time = GST_CLOCK_TIME_NONE;
+  GstClockTimeDiff diff = 0;
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  guint64 session = shm_rx_session_id (f->session);
+
+  if (clock) {
+    base_time = gst_element_get_base_time (GST_ELEMENT (self));
+    diff = gst_shm_clock_diff (GST_ELEMENT (self),
+        gst_shm_clock_is_monotonic (clock));
+    gst_object_unref (clock);
+  }
+  if (session != self->ts_session) {
+    self->ts_session = session;
+    self->have_mono_offset = FALSE;
+    self->mono_offset = 0;
+    self->last_pts = self->last_dts = GST_CLOCK_TIME_NONE;
+  }
+  if (!f->same_boot && !self->have_mono_offset) {
+    /* another kernel's CLOCK_MONOTONIC: align on this first frame */
+    self->mono_offset = g_get_monotonic_time () * 1000 - (gint64)
+        f->record.send_time;
+    self->have_mono_offset = TRUE;
+  }
+  GST_BUFFER_PTS (buf) = from_monotonic (self, f->record.mono_pts, base_time,
+      diff, FALSE, &self->last_pts);
+  GST_BUFFER_DTS (buf) = from_monotonic (self, f->record.mono_dts, base_time,
+      diff, TRUE, &self->last_dts);
+}
+
+static void
+set_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f)
+{
+  const ShmRecord *r = &f->record;
 
   if (gst_base_src_is_live (GST_BASE_SRC (self))) {
-    GstClockTime base_time = GST_CLOCK_TIME_NONE;
-    GstClockTimeDiff diff = 0;
-    GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
-
-    if (clock) {
-      base_time = gst_element_get_base_time (GST_ELEMENT (self));
-      diff = gst_shm_clock_diff (GST_ELEMENT (self),
-          gst_shm_clock_is_monotonic (clock));
-      gst_object_unref (clock);
-    }
-    if (!s->same_boot && !s->have_mono_offset) {
-      /* Another kernel's CLOCK_MONOTONIC: align on this first frame. */
-      s->mono_offset = g_get_monotonic_time () * 1000 - (gint64)
-          item->send_time;
-      s->have_mono_offset = TRUE;
-    }
-    GST_BUFFER_PTS (buf) = from_monotonic (s, item->mono_pts, base_time,
-        diff, FALSE, &s->last_pts);
-    GST_BUFFER_DTS (buf) = from_monotonic (s, item->mono_dts, base_time,
-        diff, TRUE, &s->last_dts);
+    set_live_timestamps (self, buf, f);
   } else {
-    GST_BUFFER_PTS (buf) = item->pts;
-    GST_BUFFER_DTS (buf) = item->dts;
-    if (self->need_segment && GST_CLOCK_TIME_IS_VALID (item->pts)) {
+    GST_BUFFER_PTS (buf) = r->pts;
+    GST_BUFFER_DTS (buf) = r->dts;
+    if (self->need_segment && GST_CLOCK_TIME_IS_VALID (r->pts)) {
       GstSegment seg;
       gst_segment_init (&seg, GST_FORMAT_TIME);
-      seg.start = seg.time = seg.position = item->pts;
+      seg.start = seg.time = seg.position = r->pts;
       gst_base_src_new_segment (GST_BASE_SRC (self), &seg);
     }
   }
   self->need_segment = FALSE;
-  GST_BUFFER_DURATION (buf) = item->duration;
-  GST_BUFFER_OFFSET (buf) = item->buffer_offset;
-  GST_BUFFER_OFFSET_END (buf) = item->buffer_offset_end;
-  GST_BUFFER_FLAGS (buf) |= item->flags & GST_SHM_BUFFER_FLAGS_MASK;
+  GST_BUFFER_DURATION (buf) = r->duration;
+  GST_BUFFER_OFFSET (buf) = r->buffer_offset;
+  GST_BUFFER_OFFSET_END (buf) = r->buffer_offset_end;
+  GST_BUFFER_FLAGS (buf) |= gst_shm_flags_from_wire (r->buffer_flags);
+  /* a frame this receiver missed (dropped here, or skipped by the sender
+   * because this receiver lagged) */
+  if (self->discont || f->discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->discont = FALSE;
+  }
+}
+
+/* A frame from the engine, as a buffer to push (NULL: dropped, or an
+ * error was posted).  Takes @f. */
+static GstFlowReturn
+push_frame (GstShmSrc * self, ShmRxFrame * f, GstBuffer ** outbuf)
+{
+  ShmRxFrame copy;
+  gboolean copied, in_area = f->in_area;
+  gsize size = f->record.size;
+  GstBuffer *buf;
+
+  if (self->stale_caps) {
+    /* downstream refuses these caps; the sender's new ones will come */
+    shm_rx_frame_free (f);
+    GST_OBJECT_LOCK (self);
+    self->frames_stale++;
+    GST_OBJECT_UNLOCK (self);
+    self->discont = TRUE;
+    return GST_FLOW_CUSTOM_SUCCESS;
+  }
+  copy = *f;
+  buf = frame_to_buffer (self, f, &copied);
+  if (!buf) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not copy a frame out of "
+            "the shared area."), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  /* (@f may be gone: its fields were copied) */
+  set_timestamps (self, buf, &copy);
+  GST_OBJECT_LOCK (self);
+  self->frames_pushed++;
+  if (copied) {
+    self->frames_copied++;
+    self->bytes_copied += size;
+  } else if (in_area) {
+    self->frames_zero_copy++;
+  }
+  GST_OBJECT_UNLOCK (self);
+  *outbuf = buf;
+  return GST_FLOW_OK;
 }
 
 static GstFlowReturn
 gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 {
   GstShmSrc *self = GST_SHM_SRC (psrc);
-  Item *item;
+  GstFlowReturn ret = GST_FLOW_CUSTOM_SUCCESS;
+  ShmRxFrame *f;
+  gpointer caps;
 
-  for (;;) {
-    g_mutex_lock (&self->lock);
-    while (g_queue_is_empty (&self->items) && !self->flushing && !self->fatal)
-      g_cond_wait (&self->cond, &self->lock);
-    if (self->flushing) {
-      g_mutex_unlock (&self->lock);
-      return GST_FLOW_FLUSHING;
-    }
-    if (self->fatal) {
-      g_mutex_unlock (&self->lock);
-      return GST_FLOW_ERROR;
-    }
-    item = g_queue_pop_head (&self->items);
-    if (item->type == ITEM_FRAME)
-      self->pending_frames--;
-    resume_reading_locked (self);
-    g_mutex_unlock (&self->lock);
-
-    switch (item->type) {
-      case ITEM_CAPS:{
-        gboolean ok = set_caps (self, item->caps);
-        item_free (item);
-        if (!ok)
-          return GST_FLOW_NOT_NEGOTIATED;
-        continue;
-      }
-      case ITEM_EOS:
-        item_free (item);
+  while (ret == GST_FLOW_CUSTOM_SUCCESS) {
+    switch (shm_receiver_next (self->receiver, &f, &caps)) {
+      case SHM_RECV_FRAME:
+        ret = push_frame (self, f, outbuf);
+        break;
+      case SHM_RECV_CAPS:
+        if (!set_caps (self, caps))
+          ret = GST_FLOW_NOT_NEGOTIATED;
+        break;
+      case SHM_RECV_EOS:
         GST_INFO_OBJECT (self, "EOS from the sender");
-        return GST_FLOW_EOS;
-      case ITEM_FRAME:
+        ret = GST_FLOW_EOS;
+        break;
+      case SHM_RECV_FLUSHING:
+        ret = GST_FLOW_FLUSHING;
+        break;
+      case SHM_RECV_ERROR:
+        ret = GST_FLOW_ERROR;
         break;
     }
-
-    if (self->stale_caps) {
-      /* downstream refuses these caps; the sender's new ones will come */
-      g_mutex_lock (&self->lock);
-      self->frames_dropped++;
-      g_mutex_unlock (&self->lock);
-      self->discont = TRUE;
-      item_discard (item);
-      continue;
-    }
-
-    {
-      Session *s = item->session;
-      GstShmSrcReadMode read_mode;
-      gboolean wc, convert, copy;
-      guint64 slot_offset;
-      guint8 *data;
-      GstBuffer *buf;
-
-      GST_OBJECT_LOCK (self);
-      read_mode = self->read_mode;
-      GST_OBJECT_UNLOCK (self);
-      convert = !self->downstream_meta && !layout_is_default (self, item);
-
-      if (item->payload) {
-        /* an inline frame: its bytes are ours already */
-        data = (guint8 *) g_bytes_get_data (item->payload, NULL);
-        buf = wrap_frame (self, item, data, g_bytes_ref (item->payload),
-            (GDestroyNotify) g_bytes_unref);
-        copy = FALSE;
-        if (convert)
-          buf = copy_frame (self, item, buf, FALSE, TRUE);
-      } else {
-        shm_geometry_slot_range (&s->geo, item->slot, &slot_offset);
-        data = shm_area_get_data (s->area) + slot_offset + item->offset;
-        wc = s->bar != SHM_BAR_NONE;
-        /* Non-raw data is parsed downstream: never hand out memory the
-         * sender can still change.  Keep one slot for the sender.  Read
-         * a BAR once, with streaming loads. */
-        copy = !self->is_video || convert
-            || read_mode == GST_SHM_SRC_READ_COPY
-            || (wc && read_mode == GST_SHM_SRC_READ_AUTO)
-            || g_atomic_int_get (&s->held) >= (gint) s->geo.n_slots - 1;
-        buf = wrap_slot (self, item, data);
-        if (copy)
-          buf = copy_frame (self, item, buf, wc, convert);
-      }
-      if (!buf) {
-        item_free (item);
-        GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not copy a frame "
-                "out of the shared area."), (NULL));
-        return GST_FLOW_ERROR;
-      }
-      set_timestamps (self, buf, item);
-      /* a frame this receiver missed (dropped here, or skipped by the
-       * sender because this receiver lagged) */
-      if (self->discont || (s->next_seq && item->seq != s->next_seq)) {
-        GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-        self->discont = FALSE;
-      }
-      s->next_seq = item->seq + 1;
-
-      g_mutex_lock (&self->lock);
-      self->frames_pushed++;
-      if (copy) {
-        self->frames_copied++;
-        self->bytes_copied += item->size;
-      } else if (!item->payload) {
-        self->frames_zero_copy++;
-      }
-      g_mutex_unlock (&self->lock);
-      item_free (item);
-      *outbuf = buf;
-      return GST_FLOW_OK;
-    }
   }
+  return ret;
 }
 
 static gboolean
 gst_shm_src_unlock (GstBaseSrc * bsrc)
 {
-  GstShmSrc *self = GST_SHM_SRC (bsrc);
-
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  shm_receiver_set_flushing (GST_SHM_SRC (bsrc)->receiver, TRUE);
   return TRUE;
 }
 
@@ -1882,12 +747,10 @@ gst_shm_src_unlock_stop (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
 
-  g_mutex_lock (&self->lock);
-  self->flushing = FALSE;
-  /* A live source drops what came while it was not running. */
+  shm_receiver_set_flushing (self->receiver, FALSE);
+  /* a live source drops what came while it was not running */
   if (gst_base_src_is_live (bsrc))
-    flush_items_locked (self, TRUE);
-  g_mutex_unlock (&self->lock);
+    shm_receiver_drop_pending (self->receiver);
   return TRUE;
 }
 
@@ -1895,50 +758,46 @@ static gboolean
 gst_shm_src_query (GstBaseSrc * bsrc, GstQuery * query)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
+  ShmReceiverStats st = { 0, };
+  GstClockTime min = 0;
 
-  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    GstClockTime min = 0, max;
-    guint n_slots;
-
-    if (!gst_base_src_is_live (bsrc)) {
-      gst_query_set_latency (query, FALSE, 0, GST_CLOCK_TIME_NONE);
-      return TRUE;
-    }
-    /* Frames arrive at the instant the sender's sink renders them; one
-     * frame of latency lets them be displayed on time. */
-    if (self->caps && self->is_video && GST_VIDEO_INFO_FPS_N (&self->vinfo) > 0)
-      min = gst_util_uint64_scale_int (GST_SECOND,
-          GST_VIDEO_INFO_FPS_D (&self->vinfo),
-          GST_VIDEO_INFO_FPS_N (&self->vinfo));
-    /* Frames wait in at most all slots of the area. */
-    g_mutex_lock (&self->lock);
-    n_slots = self->n_slots;
-    g_mutex_unlock (&self->lock);
-    max = min * MAX (n_slots, 1);
-    GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
-        GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
-    gst_query_set_latency (query, TRUE, min, max);
+  if (GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+  if (!gst_base_src_is_live (bsrc)) {
+    gst_query_set_latency (query, FALSE, 0, GST_CLOCK_TIME_NONE);
     return TRUE;
   }
-  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+  /* Frames arrive at the instant the sender's sink renders them; one frame
+   * of latency lets them be displayed on time.  They wait in at most all
+   * slots of the area. */
+  GST_OBJECT_LOCK (self);
+  if (self->caps && self->is_video && GST_VIDEO_INFO_FPS_N (&self->vinfo) > 0)
+    min = gst_util_uint64_scale_int (GST_SECOND,
+        GST_VIDEO_INFO_FPS_D (&self->vinfo),
+        GST_VIDEO_INFO_FPS_N (&self->vinfo));
+  GST_OBJECT_UNLOCK (self);
+  if (self->receiver)
+    shm_receiver_get_stats (self->receiver, &st);
+  gst_query_set_latency (query, TRUE, min, min * MAX (st.n_slots, 1));
+  return TRUE;
 }
 
 static GstStateChangeReturn
 gst_shm_src_change_state (GstElement * element, GstStateChange transition)
 {
   GstShmSrc *self = GST_SHM_SRC (element);
+  gboolean live = gst_base_src_is_live (GST_BASE_SRC (self));
+  GstStateChangeReturn ret;
 
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING) {
-    g_mutex_lock (&self->lock);
-    self->playing = TRUE;
-    g_mutex_unlock (&self->lock);
-  }
-  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) {
-    g_mutex_lock (&self->lock);
-    self->playing = FALSE;
-    g_mutex_unlock (&self->lock);
-  }
-  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING && self->receiver)
+    shm_receiver_set_discarding (self->receiver, FALSE);
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  /* a live source that is not playing produces nothing */
+  if ((transition == GST_STATE_CHANGE_READY_TO_PAUSED
+          || transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) && live
+      && self->receiver)
+    shm_receiver_set_discarding (self->receiver, TRUE);
+  return ret;
 }
 
 /* --- GObject ------------------------------------------------------------- */
@@ -1946,20 +805,24 @@ gst_shm_src_change_state (GstElement * element, GstStateChange transition)
 static GstStructure *
 get_stats (GstShmSrc * self)
 {
+  ShmReceiverStats st = { 0, };
   GstStructure *s;
 
-  g_mutex_lock (&self->lock);
+  if (self->receiver)
+    shm_receiver_get_stats (self->receiver, &st);
+  GST_OBJECT_LOCK (self);
   s = gst_structure_new ("GstShmSrcStats",
-      "frames-received", G_TYPE_UINT64, self->frames_received,
+      "frames-received", G_TYPE_UINT64, st.frames_received,
       "frames-pushed", G_TYPE_UINT64, self->frames_pushed,
       "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
       "frames-copied", G_TYPE_UINT64, self->frames_copied,
       "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
-      "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
-      "frames-inline", G_TYPE_UINT64, self->frames_inline,
-      "sessions", G_TYPE_UINT64, self->sessions,
-      "last-latency", G_TYPE_INT64, self->last_latency_ns, NULL);
-  g_mutex_unlock (&self->lock);
+      "frames-dropped", G_TYPE_UINT64, st.frames_dropped + self->frames_stale,
+      "frames-inline", G_TYPE_UINT64, st.frames_inline,
+      "sessions", G_TYPE_UINT64, st.sessions,
+      "wakeups", G_TYPE_UINT64, st.wakeups,
+      "last-latency", G_TYPE_INT64, st.last_latency_ns, NULL);
+  GST_OBJECT_UNLOCK (self);
   return s;
 }
 
@@ -2011,15 +874,13 @@ gst_shm_src_get_property (GObject * object, guint prop_id, GValue * value,
 {
   GstShmSrc *self = GST_SHM_SRC (object);
 
-  switch (prop_id) {
-    case PROP_STATS:
-      g_value_take_boxed (value, get_stats (self));
-      return;
-    case PROP_IS_LIVE:
-      g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
-      return;
-    default:
-      break;
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, get_stats (self));
+    return;
+  }
+  if (prop_id == PROP_IS_LIVE) {
+    g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
+    return;
   }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -2058,25 +919,19 @@ gst_shm_src_finalize (GObject * object)
 
   g_free (self->path);
   g_free (self->control);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
 static void
 gst_shm_src_init (GstShmSrc * self)
 {
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->items);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+  gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
   self->timeout = DEFAULT_TIMEOUT;
   self->peer_timeout = DEFAULT_PEER_TIMEOUT;
   self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
   self->read_mode = DEFAULT_READ_MODE;
   self->inline_fallback = DEFAULT_INLINE_FALLBACK;
-  gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
-  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
-  gst_base_src_set_do_timestamp (GST_BASE_SRC (self), FALSE);
 }
 
 static void

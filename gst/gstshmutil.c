@@ -8,6 +8,7 @@
 #endif
 
 #include "gstshmutil.h"
+#include "shmhandshake.h"
 
 #include <string.h>
 
@@ -31,30 +32,6 @@ gst_shm_post_peer_message (GstElement * element, const gchar * event,
     gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
   gst_element_post_message (element,
       gst_message_new_element (GST_OBJECT_CAST (element), s));
-}
-
-static gpointer
-read_boot_id (gpointer data)
-{
-  gchar *contents = NULL;
-
-  if (g_file_get_contents ("/proc/sys/kernel/random/boot_id", &contents,
-          NULL, NULL))
-    g_strstrip (contents);
-  else
-    contents = g_strdup ("");
-  return contents;
-}
-
-/* Identifies this kernel's boot: two processes share CLOCK_MONOTONIC
- * exactly when their boot ids are equal. */
-const gchar *
-gst_shm_boot_id (void)
-{
-  static GOnce once = G_ONCE_INIT;
-
-  g_once (&once, read_boot_id, NULL);
-  return once.retval;
 }
 
 gboolean
@@ -130,34 +107,6 @@ gst_shm_default_control (const gchar * path, ShmBarKind kind)
   return g_strdup_printf ("unix:%s.sock", path);
 }
 
-static gboolean
-quit_cb (gpointer loop)
-{
-  g_main_loop_quit (loop);
-  return G_SOURCE_REMOVE;
-}
-
-/**
- * gst_shm_quit_and_join:
- *
- * Stops a control thread.  The quit runs as a source of the loop's own
- * context: a g_main_loop_quit() called before the thread entered
- * g_main_loop_run() would be lost, and the join would wait forever.
- */
-void
-gst_shm_quit_and_join (GMainContext * context, GMainLoop * loop,
-    GThread * thread)
-{
-  GSource *source = g_idle_source_new ();
-
-  g_source_set_priority (source, G_PRIORITY_HIGH);
-  g_source_set_callback (source, quit_cb, g_main_loop_ref (loop),
-      (GDestroyNotify) g_main_loop_unref);
-  g_source_attach (source, context);
-  g_source_unref (source);
-  g_thread_join (thread);
-}
-
 /**
  * gst_shm_raw_video_info:
  *
@@ -169,4 +118,165 @@ gst_shm_raw_video_info (GstVideoInfo * info, GstCaps * caps)
 {
   return gst_video_info_from_caps (info, caps)
       && GST_VIDEO_INFO_FORMAT (info) != GST_VIDEO_FORMAT_ENCODED;
+}
+
+/**
+ * gst_shm_post_error:
+ * @fatal: an error (else a warning)
+ *
+ * Posts what an engine reports as an element error or warning, in the
+ * category its code names.
+ */
+void
+gst_shm_post_error (GstElement * element, gboolean fatal,
+    const GError * error, const gchar * debug)
+{
+  GQuark domain = GST_RESOURCE_ERROR;
+  gint code = GST_RESOURCE_ERROR_FAILED;
+
+  if (error->domain == SHM_ENGINE_ERROR) {
+    switch (error->code) {
+      case SHM_ENGINE_ERROR_SETTINGS:
+        code = GST_RESOURCE_ERROR_SETTINGS;
+        break;
+      case SHM_ENGINE_ERROR_NOT_FOUND:
+        code = GST_RESOURCE_ERROR_NOT_FOUND;
+        break;
+      case SHM_ENGINE_ERROR_BUSY:
+        code = GST_RESOURCE_ERROR_BUSY;
+        break;
+      case SHM_ENGINE_ERROR_OPEN_READ:
+        code = GST_RESOURCE_ERROR_OPEN_READ;
+        break;
+      case SHM_ENGINE_ERROR_OPEN_WRITE:
+        code = GST_RESOURCE_ERROR_OPEN_WRITE;
+        break;
+      case SHM_ENGINE_ERROR_READ:
+        code = GST_RESOURCE_ERROR_READ;
+        break;
+      case SHM_ENGINE_ERROR_WRITE:
+        code = GST_RESOURCE_ERROR_WRITE;
+        break;
+      case SHM_ENGINE_ERROR_NEGOTIATION:
+        domain = GST_CORE_ERROR;
+        code = GST_CORE_ERROR_NEGOTIATION;
+        break;
+      case SHM_ENGINE_ERROR_FORMAT:
+        domain = GST_STREAM_ERROR;
+        code = GST_STREAM_ERROR_FORMAT;
+        break;
+      default:
+        break;
+    }
+  } else if (error->domain == SHM_AREA_ERROR) {
+    switch (error->code) {
+      case SHM_AREA_ERROR_NOT_FOUND:
+        code = GST_RESOURCE_ERROR_NOT_FOUND;
+        break;
+      case SHM_AREA_ERROR_PERMISSION:
+        code = GST_RESOURCE_ERROR_OPEN_READ_WRITE;
+        break;
+      case SHM_AREA_ERROR_NO_SPACE:
+      case SHM_AREA_ERROR_TOO_SMALL:
+      case SHM_AREA_ERROR_EMPTY:
+        code = GST_RESOURCE_ERROR_NO_SPACE_LEFT;
+        break;
+      case SHM_AREA_ERROR_BUSY:
+        code = GST_RESOURCE_ERROR_BUSY;
+        break;
+      case SHM_AREA_ERROR_SYMLINK:
+      case SHM_AREA_ERROR_FOREIGN:
+      case SHM_AREA_ERROR_NOT_REGULAR:
+        code = GST_RESOURCE_ERROR_SETTINGS;
+        break;
+      default:
+        break;
+    }
+  }
+  gst_element_message_full (element, fatal ? GST_MESSAGE_ERROR
+      : GST_MESSAGE_WARNING, domain, code, g_strdup (error->message),
+      g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
+}
+
+static const struct
+{
+  guint32 gst, wire;
+} flag_map[] = {
+  {GST_BUFFER_FLAG_LIVE, SHM_BUFFER_FLAG_LIVE},
+  {GST_BUFFER_FLAG_DISCONT, SHM_BUFFER_FLAG_DISCONT},
+  {GST_BUFFER_FLAG_RESYNC, SHM_BUFFER_FLAG_RESYNC},
+  {GST_BUFFER_FLAG_CORRUPTED, SHM_BUFFER_FLAG_CORRUPTED},
+  {GST_BUFFER_FLAG_MARKER, SHM_BUFFER_FLAG_MARKER},
+  {GST_BUFFER_FLAG_HEADER, SHM_BUFFER_FLAG_HEADER},
+  {GST_BUFFER_FLAG_GAP, SHM_BUFFER_FLAG_GAP},
+  {GST_BUFFER_FLAG_DROPPABLE, SHM_BUFFER_FLAG_DROPPABLE},
+  {GST_BUFFER_FLAG_DELTA_UNIT, SHM_BUFFER_FLAG_DELTA_UNIT},
+  {GST_BUFFER_FLAG_NON_DROPPABLE, SHM_BUFFER_FLAG_NON_DROPPABLE},
+  {GST_VIDEO_BUFFER_FLAG_INTERLACED, SHM_BUFFER_FLAG_INTERLACED},
+  {GST_VIDEO_BUFFER_FLAG_TFF, SHM_BUFFER_FLAG_TFF},
+  {GST_VIDEO_BUFFER_FLAG_RFF, SHM_BUFFER_FLAG_RFF},
+  {GST_VIDEO_BUFFER_FLAG_ONEFIELD, SHM_BUFFER_FLAG_ONEFIELD},
+  {GST_VIDEO_BUFFER_FLAG_MULTIPLE_VIEW, SHM_BUFFER_FLAG_MULTIPLE_VIEW},
+  {GST_VIDEO_BUFFER_FLAG_FIRST_IN_BUNDLE, SHM_BUFFER_FLAG_FIRST_IN_BUNDLE},
+};
+
+/* Buffer flags that cross, in the record's own bit values. */
+guint32
+gst_shm_flags_to_wire (GstBufferFlags flags)
+{
+  guint32 wire = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (flag_map); i++)
+    if ((flags & flag_map[i].gst) == flag_map[i].gst)
+      wire |= flag_map[i].wire;
+  return wire;
+}
+
+GstBufferFlags
+gst_shm_flags_from_wire (guint32 wire)
+{
+  guint32 flags = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (flag_map); i++)
+    if (wire & flag_map[i].wire)
+      flags |= flag_map[i].gst;
+  return flags;
+}
+
+/**
+ * gst_shm_frame_layout:
+ * @info: (nullable): raw video, or NULL for anything else
+ *
+ * What a receiver checks of every frame of these caps: for each plane its
+ * smallest stride, its rows and its smallest size (a palette is 1024
+ * bytes), or, for tiled formats, the exact default layout.
+ */
+void
+gst_shm_frame_layout (const GstVideoInfo * info, ShmFrameLayout * l)
+{
+  const GstVideoFormatInfo *finfo;
+
+  memset (l, 0, sizeof *l);
+  if (!info)
+    return;
+  finfo = info->finfo;
+  if (GST_VIDEO_INFO_FPS_N (info) > 0 && GST_VIDEO_INFO_FPS_D (info) > 0)
+    l->frame_duration = gst_util_uint64_scale_int (GST_SECOND,
+        GST_VIDEO_INFO_FPS_D (info), GST_VIDEO_INFO_FPS_N (info));
+  l->n_planes = GST_VIDEO_INFO_N_PLANES (info);
+  l->fixed = GST_VIDEO_FORMAT_INFO_IS_TILED (finfo);
+  if (l->fixed)
+    l->min_size = GST_VIDEO_INFO_SIZE (info);
+  for (guint p = 0; p < l->n_planes; p++) {
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+
+    l->min_stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
+    l->offset[p] = GST_VIDEO_INFO_PLANE_OFFSET (info, p);
+    l->stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
+    gst_video_format_info_component (finfo, p, comp);
+    l->rows[p] = comp[0] >= 0 ? GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo,
+        comp[0], GST_VIDEO_INFO_FIELD_HEIGHT (info)) : 1;
+    if (GST_VIDEO_FORMAT_INFO_HAS_PALETTE (finfo) && p == 1)
+      l->min_bytes[p] = 256 * 4;
+  }
 }

@@ -8,6 +8,7 @@
 #endif
 
 #include "shmarea.h"
+#include "shmbell.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ struct _ShmArea
   gboolean created;
   dev_t dev;
   ino_t ino;
+  gint futex_ok;                /* 0 unknown, 1 yes, -1 no */
 };
 
 G_DEFINE_QUARK (shm - area - error - quark, shm_area_error);
@@ -82,10 +84,17 @@ field64 (ShmArea * area, gsize off)
 /* --- geometry ----------------------------------------------------------- */
 
 static guint64
-slots_offset_for (guint64 ring_size)
+chan_offset_for (guint64 ring_size)
 {
   return SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE + align_up (ring_size,
       SHM_AREA_PAGE);
+}
+
+static guint64
+slots_offset_for (guint64 ring_size)
+{
+  return chan_offset_for (ring_size) + align_up ((guint64)
+      SHM_AREA_TOKEN_LANES * SHM_CHAN_STRIDE (SHM_CHAN_DEPTH), SHM_AREA_PAGE);
 }
 
 /**
@@ -159,6 +168,9 @@ shm_geometry_compute (ShmGeometry * geo, guint64 area_size, guint32 n_slots,
   geo->ring_offset =
       ring_size ? SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE : 0;
   geo->ring_size = align_up (ring_size, SHM_AREA_PAGE);
+  geo->chan_offset = chan_offset_for (ring_size);
+  geo->chan_stride = SHM_CHAN_STRIDE (SHM_CHAN_DEPTH);
+  geo->chan_depth = SHM_CHAN_DEPTH;
   geo->slots_offset = slots_offset;
   geo->slot_size = (area_size - slots_offset) / n_slots;
   geo->slot_size -= geo->slot_size % SHM_AREA_PAGE;
@@ -186,7 +198,14 @@ shm_geometry_validate (const ShmGeometry * g, guint64 map_size, GError ** error)
           && g->ring_offset != SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE)
       || (g->ring_size == 0 && g->ring_offset != 0))
     what = "ring region";
-  else if (g->slots_offset != slots_offset_for (g->ring_size))
+  else if (g->chan_offset != chan_offset_for (g->ring_size)
+      || g->chan_depth < SHM_CHAN_MIN_DEPTH
+      || g->chan_depth > SHM_CHAN_MAX_DEPTH
+      || (g->chan_depth & (g->chan_depth - 1)) != 0
+      || g->chan_stride != SHM_CHAN_STRIDE (g->chan_depth))
+    what = "channel region";
+  else if (g->slots_offset != chan_offset_for (g->ring_size)
+      + align_up ((guint64) g->token_lanes * g->chan_stride, SHM_AREA_PAGE))
     what = "slot offset";
   else if (g->n_slots < SHM_AREA_MIN_SLOTS || g->n_slots > SHM_AREA_MAX_SLOTS)
     what = "slot count";
@@ -211,6 +230,20 @@ shm_geometry_slot_range (const ShmGeometry * geo, guint32 slot,
     return FALSE;
   *offset = geo->slots_offset + (guint64) slot *geo->slot_size;
   return TRUE;
+}
+
+/**
+ * shm_area_channel:
+ *
+ * Returns: the frame channel of @lane in @area (a geometry already
+ * validated against this mapping), or NULL.
+ */
+guint8 *
+shm_area_channel (ShmArea * area, const ShmGeometry * geo, guint32 lane)
+{
+  if (lane >= geo->token_lanes)
+    return NULL;
+  return area->data + geo->chan_offset + (gsize) lane *geo->chan_stride;
 }
 
 /* --- files -------------------------------------------------------------- */
@@ -312,15 +345,14 @@ area_map (const gchar * path, const gchar * file, int fd, gboolean created,
         "resource file is needed)", path);
     return NULL;
   }
-  if ((guint64) st.st_size < SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE
+  if ((guint64) st.st_size < slots_offset_for (0)
       + SHM_AREA_MIN_SLOTS * SHM_AREA_PAGE) {
     /* (a sink creates the file, then gives it its size) */
     g_set_error (error, SHM_AREA_ERROR, st.st_size == 0 ? SHM_AREA_ERROR_EMPTY
         : SHM_AREA_ERROR_TOO_SMALL,
         "\"%s\" is %" G_GUINT64_FORMAT " bytes, too small for any area "
-        "(at least %d bytes)", path, (guint64) st.st_size,
-        SHM_AREA_TOKEN_OFFSET + SHM_AREA_TOKEN_SIZE
-        + SHM_AREA_MIN_SLOTS * SHM_AREA_PAGE);
+        "(at least %" G_GUINT64_FORMAT " bytes)", path, (guint64) st.st_size,
+        slots_offset_for (0) + SHM_AREA_MIN_SLOTS * SHM_AREA_PAGE);
     return NULL;
   }
   if ((guint64) st.st_size > SHM_AREA_MAX_SIZE) {
@@ -510,11 +542,17 @@ shm_area_init_header (ShmArea * area, const ShmGeometry * g)
   wr64 (hdr, OFF (slot_size), g->slot_size);
   wr32 (hdr, OFF (n_slots), g->n_slots);
   wr32 (hdr, OFF (flags), g->flags);
+  wr64 (hdr, OFF (chan_offset), g->chan_offset);
+  wr32 (hdr, OFF (chan_stride), g->chan_stride);
+  wr32 (hdr, OFF (chan_depth), g->chan_depth);
+  wr32 (hdr, OFF (record_size), SHM_RECORD_SIZE);
   memcpy (area->data + 8, hdr + 8, sizeof hdr - 8);
   memset (area->data + g->token_offset, 0,
       (gsize) g->token_lanes * g->token_lane_size);
   if (g->ring_size)
     memset (area->data + g->ring_offset, 0, g->ring_size);
+  memset (area->data + g->chan_offset, 0,
+      (gsize) g->token_lanes * g->chan_stride);
 
   __atomic_store_n (field64 (area, OFF (magic)),
       GUINT64_TO_LE (SHM_AREA_MAGIC), __ATOMIC_RELEASE);
@@ -554,6 +592,18 @@ shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames)
       GUINT64_TO_LE (now_ns), __ATOMIC_RELEASE);
 }
 
+guint32 *
+shm_area_sink_waiters (ShmArea * area)
+{
+  return (guint32 *) (gpointer) (area->data + OFF (sink_waiters));
+}
+
+guint32 *
+shm_area_sink_bell (ShmArea * area)
+{
+  return (guint32 *) (gpointer) (area->data + OFF (sink_bell));
+}
+
 gboolean
 shm_area_peek_session (ShmArea * area, guint64 * session_id)
 {
@@ -577,6 +627,7 @@ gboolean
 shm_area_read_header (ShmArea * area, ShmGeometry * g, GError ** error)
 {
   guint8 hdr[offsetof (ShmAreaHeader, _pad1)];
+  guint32 record_size;
   guint64 magic;
   guint32 version;
 
@@ -616,6 +667,16 @@ shm_area_read_header (ShmArea * area, ShmGeometry * g, GError ** error)
   g->slot_size = rd64 (hdr, OFF (slot_size));
   g->n_slots = rd32 (hdr, OFF (n_slots));
   g->flags = rd32 (hdr, OFF (flags));
+  g->chan_offset = rd64 (hdr, OFF (chan_offset));
+  g->chan_stride = rd32 (hdr, OFF (chan_stride));
+  g->chan_depth = rd32 (hdr, OFF (chan_depth));
+  record_size = rd32 (hdr, OFF (record_size));
+  if (record_size != SHM_RECORD_SIZE) {
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_HEADER,
+        "\"%s\" has frame records of %u bytes, expected %d", area->path,
+        record_size, SHM_RECORD_SIZE);
+    return FALSE;
+  }
 
   if (!shm_geometry_validate (g, area->size, error)) {
     g_prefix_error (error, "\"%s\": ", area->path);
@@ -835,6 +896,23 @@ gboolean
 shm_area_is_created (ShmArea * area)
 {
   return area->created;
+}
+
+/**
+ * shm_area_can_futex:
+ *
+ * Whether futexes work on this mapping: they do on a file in /dev/shm (or
+ * any ordinary shared file mapping), not on a PCI BAR's sysfs resource
+ * file, whose pages the kernel does not manage.  Checked once, with a
+ * FUTEX_WAKE of no waiter on the sink's bell.
+ */
+gboolean
+shm_area_can_futex (ShmArea * area)
+{
+  if (area->futex_ok == 0)
+    area->futex_ok = shm_futex_wake (shm_area_sink_bell (area), 0) >= 0
+        ? 1 : -1;
+  return area->futex_ok > 0;
 }
 
 gboolean

@@ -22,6 +22,8 @@ G_BEGIN_DECLS
  *   0                     header (4096 bytes, ShmAreaHeader)
  *   token_offset          token region: token_lanes lanes of token_lane_size
  *   ring_offset           in-band control rings (ring_size bytes, may be 0)
+ *   chan_offset           frame channels: token_lanes channels of chan_stride
+ *                         bytes, one per receiver (shmchannel.h)
  *   slots_offset          n_slots frame slots of slot_size bytes each
  *
  * Every offset and size is a multiple of SHM_AREA_PAGE.  All integers are
@@ -31,7 +33,7 @@ G_BEGIN_DECLS
  */
 
 #define SHM_AREA_MAGIC          G_GUINT64_CONSTANT (0x31414552414d5347)  /* "GSMAREA1" */
-#define SHM_AREA_VERSION        1
+#define SHM_AREA_VERSION        2
 #define SHM_AREA_PAGE           4096
 #define SHM_AREA_HEADER_SIZE    4096
 #define SHM_AREA_TOKEN_OFFSET   SHM_AREA_HEADER_SIZE
@@ -43,6 +45,17 @@ G_BEGIN_DECLS
 #define SHM_TOKEN_BYTES         16
 #define SHM_TOKEN_MIN_BYTES     8
 #define SHM_TOKEN_MAX_BYTES     64
+/* Frame channels (shmchannel.h): one per token lane, each a 256-byte head
+ * of index lines, then chan_depth release entries, then chan_depth frame
+ * records (shmrecord.h). */
+#define SHM_RECORD_SIZE         256
+#define SHM_RELEASE_SIZE        16
+#define SHM_CHAN_HEAD_SIZE      256
+#define SHM_CHAN_DEPTH          32
+#define SHM_CHAN_MIN_DEPTH      2
+#define SHM_CHAN_MAX_DEPTH      256
+#define SHM_CHAN_STRIDE(depth) \
+  (SHM_CHAN_HEAD_SIZE + (depth) * (SHM_RELEASE_SIZE + SHM_RECORD_SIZE))
 /* Largest area we accept: 1 TiB; keeps every offset sum far from overflow. */
 #define SHM_AREA_MAX_SIZE       (G_GUINT64_CONSTANT (1) << 40)
 
@@ -66,13 +79,21 @@ typedef struct
   uint64_t slot_size;           /* 72 */
   uint32_t n_slots;             /* 80 */
   uint32_t flags;               /* 84 */
-  uint8_t _pad1[40];            /* 88 */
+  uint64_t chan_offset;         /* 88 */
+  uint32_t chan_stride;         /* 96 */
+  uint32_t chan_depth;          /* 100 */
+  uint32_t record_size;         /* 104 */
+  uint8_t _pad1[20];            /* 108 */
   /* Line 2: written by the sink only, while it runs. */
   uint64_t sink_heartbeat;      /* 128: sink's CLOCK_MONOTONIC in ns */
   uint64_t sink_frames;         /* 136: frames published so far */
-  uint8_t _pad2[48];            /* 144 */
-  /* Lines 3..63: reserved, zero. */
-  uint8_t _reserved[SHM_AREA_HEADER_SIZE - 192];
+  uint32_t sink_waiters;        /* 144: sink threads waiting for a slot */
+  uint8_t _pad2[44];            /* 148 */
+  /* Line 3: the sink's bell, a wake-up counter any side may add 1 to. */
+  uint32_t sink_bell;           /* 192 */
+  uint8_t _pad3[60];            /* 196 */
+  /* Lines 4..63: reserved, zero. */
+  uint8_t _reserved[SHM_AREA_HEADER_SIZE - 256];
 } ShmAreaHeader;
 
 static_assert (sizeof (ShmAreaHeader) == SHM_AREA_HEADER_SIZE, "header size");
@@ -90,11 +111,19 @@ static_assert (offsetof (ShmAreaHeader, slots_offset) == 64, "slots_offset");
 static_assert (offsetof (ShmAreaHeader, slot_size) == 72, "slot_size");
 static_assert (offsetof (ShmAreaHeader, n_slots) == 80, "n_slots");
 static_assert (offsetof (ShmAreaHeader, flags) == 84, "flags");
+static_assert (offsetof (ShmAreaHeader, chan_offset) == 88, "chan_offset");
+static_assert (offsetof (ShmAreaHeader, chan_stride) == 96, "chan_stride");
+static_assert (offsetof (ShmAreaHeader, chan_depth) == 100, "chan_depth");
+static_assert (offsetof (ShmAreaHeader, record_size) == 104, "record_size");
 static_assert (offsetof (ShmAreaHeader, sink_heartbeat) == 128, "heartbeat");
 static_assert ((offsetof (ShmAreaHeader, sink_heartbeat) & 63) == 0,
     "sink hot fields start a cache line");
 static_assert (offsetof (ShmAreaHeader, sink_frames) == 136, "sink_frames");
-static_assert (offsetof (ShmAreaHeader, _reserved) == 192, "reserved");
+static_assert (offsetof (ShmAreaHeader, sink_waiters) == 144, "waiters");
+static_assert (offsetof (ShmAreaHeader, sink_bell) == 192, "sink_bell");
+static_assert ((offsetof (ShmAreaHeader, sink_bell) & 63) == 0,
+    "the bell has a cache line of its own");
+static_assert (offsetof (ShmAreaHeader, _reserved) == 256, "reserved");
 
 /* Geometry of an area: what the sink decides and the hello announces. */
 typedef struct
@@ -110,10 +139,13 @@ typedef struct
   guint64 slot_size;
   guint32 n_slots;
   guint32 flags;
+  guint64 chan_offset;
+  guint32 chan_stride;
+  guint32 chan_depth;
 } ShmGeometry;
 
 /* compared with memcmp(): no padding allowed */
-static_assert (sizeof (ShmGeometry) == 72, "ShmGeometry has no padding");
+static_assert (sizeof (ShmGeometry) == 88, "ShmGeometry has no padding");
 
 typedef enum
 {
@@ -159,6 +191,8 @@ void shm_area_init_header (ShmArea * area, const ShmGeometry * geo);
 void shm_area_clear_magic (ShmArea * area);
 void shm_area_retire (ShmArea * area);
 void shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames);
+guint32 *shm_area_sink_waiters (ShmArea * area);
+guint32 *shm_area_sink_bell (ShmArea * area);
 gboolean shm_area_unlink (ShmArea * area, GError ** error);
 
 /* Receiver side. */
@@ -178,6 +212,7 @@ guint64 shm_area_get_size (ShmArea * area);
 guint8 *shm_area_get_data (ShmArea * area);
 gboolean shm_area_is_created (ShmArea * area);
 gboolean shm_area_contains (ShmArea * area, gconstpointer ptr, gsize size);
+gboolean shm_area_can_futex (ShmArea * area);
 
 /* Token handshake. */
 gboolean shm_random_bytes (gpointer buf, gsize len, GError ** error);
@@ -211,6 +246,8 @@ gboolean shm_geometry_validate (const ShmGeometry * g, guint64 map_size,
     GError ** error);
 gboolean shm_geometry_slot_range (const ShmGeometry * geo, guint32 slot,
     guint64 * offset);
+guint8 *shm_area_channel (ShmArea * area, const ShmGeometry * geo,
+    guint32 lane);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShmArea, shm_area_unref);
 

@@ -301,20 +301,23 @@ on_writable (gpointer data)
 }
 
 /**
- * shm_conn_send_raw:
+ * shm_conn_send_parts:
  * @body: (transfer floating) (nullable)
- * @payload: (nullable): raw bytes sent after the body
+ * @head: (nullable): raw bytes sent after the body
+ * @data: (nullable): more raw bytes, after @head
  *
- * Queues one message and writes as much as the transport takes without
- * blocking.  Thread-safe.  Fails when the connection is closed or when the
- * peer has left more than the queue limit unread.
+ * Queues one message whose payload is @head then @data, and writes as
+ * much as the transport takes without blocking.  Thread-safe.  Fails when
+ * the connection is closed or when the peer has left more than the queue
+ * limit unread.
  */
 gboolean
-shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
-    const guint8 * payload, gsize payload_len, GError ** error)
+shm_conn_send_parts (ShmConn * conn, guint32 type, GVariant * body,
+    const guint8 * head, gsize head_len, const guint8 * data, gsize data_len,
+    GError ** error)
 {
   GError *err = NULL;
-  gsize before;
+  gsize before, payload_len = head_len + data_len;
 
   g_return_val_if_fail (payload_len <= SHM_MSG_MAX_PAYLOAD, FALSE);
 
@@ -335,8 +338,10 @@ shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
 
   before = conn->out->len - conn->out_pos;
   shm_msg_encode_into (conn->out, type, body, payload_len);
-  if (payload_len)
-    g_byte_array_append (conn->out, payload, payload_len);
+  if (head_len)
+    g_byte_array_append (conn->out, head, head_len);
+  if (data_len)
+    g_byte_array_append (conn->out, data, data_len);
 
   if (before > 0 && before + payload_len > conn->max_queue) {
     /* The peer is there but does not read: end the connection. */
@@ -365,7 +370,7 @@ shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
 gboolean
 shm_conn_send (ShmConn * conn, guint32 type, GVariant * body, GError ** error)
 {
-  return shm_conn_send_raw (conn, type, body, NULL, 0, error);
+  return shm_conn_send_parts (conn, type, body, NULL, 0, NULL, 0, error);
 }
 
 /* --- reading ------------------------------------------------------------ */

@@ -52,8 +52,9 @@ void shm_conn_start (ShmConn * conn, GMainContext * context,
     const ShmConnCallbacks * callbacks, gpointer user_data);
 gboolean shm_conn_send (ShmConn * conn, guint32 type, GVariant * body,
     GError ** error);
-gboolean shm_conn_send_raw (ShmConn * conn, guint32 type, GVariant * body,
-    const guint8 * payload, gsize payload_len, GError ** error);
+gboolean shm_conn_send_parts (ShmConn * conn, guint32 type, GVariant * body,
+    const guint8 * head, gsize head_len, const guint8 * data, gsize data_len,
+    GError ** error);
 void shm_conn_close (ShmConn * conn);
 gboolean shm_conn_is_closed (ShmConn * conn);
 gsize shm_conn_get_queued (ShmConn * conn);

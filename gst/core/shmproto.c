@@ -19,14 +19,12 @@ static const gchar *const type_names[SHM_MSG_LAST] = {
   [SHM_MSG_MMAP_REPLY] = "mmap-reply",
   [SHM_MSG_READY] = "ready",
   [SHM_MSG_CAPS] = "caps",
-  [SHM_MSG_FRAME] = "frame",
-  [SHM_MSG_RELEASE] = "release",
-  [SHM_MSG_EOS] = "eos",
   [SHM_MSG_PING] = "ping",
   [SHM_MSG_BYE] = "bye",
   [SHM_MSG_ERROR] = "error",
   [SHM_MSG_ACCEPT] = "accept",
-  [SHM_MSG_FRAME_INLINE] = "frame-inline",
+  [SHM_MSG_RECORD] = "record",
+  [SHM_MSG_DOORBELL] = "doorbell",
 };
 
 const gchar *
@@ -247,6 +245,22 @@ shm_msg_get_u64 (GVariant * body, const gchar * key, guint64 min,
     return FALSE;
   }
   *out = x;
+  return TRUE;
+}
+
+/* An optional boolean: absent means @out untouched; a wrong type fails. */
+gboolean
+shm_msg_get_bool (GVariant * body, const gchar * key, gboolean * out,
+    GError ** error)
+{
+  g_autoptr (GVariant) v = NULL;
+
+  if (!shm_msg_has (body, key))
+    return TRUE;
+  v = lookup (body, key, G_VARIANT_TYPE_BOOLEAN, error);
+  if (!v)
+    return FALSE;
+  *out = g_variant_get_boolean (v);
   return TRUE;
 }
 

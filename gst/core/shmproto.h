@@ -24,28 +24,43 @@ G_BEGIN_DECLS
 #define SHM_MSG_HEADER_SIZE     16
 #define SHM_MSG_MAX_BODY        (1024 * 1024)
 #define SHM_MSG_MAX_PAYLOAD     (256u * 1024 * 1024)
-#define SHM_PROTO_VERSION       1
+/* Protocol versions this code speaks (2.1): version 2 moved frames and
+ * releases into the area (records in channels, shmchannel.h). */
+#define SHM_PROTO_VERSION       2
+#define SHM_PROTO_VERSION_MIN   2
+
+/* Feature bits of the hello and mmap messages: a side sets those it
+ * supports; a bit one side does not know is ignored. */
+typedef enum
+{
+  /* it can wait and wake on futexes in its mapping of the area (a file
+   * mapping, not a PCI BAR) */
+  SHM_FEATURE_FUTEX = 1 << 0,
+} ShmFeature;
+#define SHM_FEATURES_KNOWN ((guint64) SHM_FEATURE_FUTEX)
 
 #define SHM_MAX_PATH            4096
 #define SHM_MAX_CAPS            (64 * 1024)
 #define SHM_MAX_TEXT            4096
 #define SHM_MAX_PLANES          4
 
+/* Types 6 (frame), 7 (release) and 8 (eos) were messages of version 1:
+ * frames, releases and the end of the stream now go through the
+ * channels. */
 typedef enum
 {
   SHM_MSG_HELLO = 1,            /* receiver -> sink: who I am, what I accept */
   SHM_MSG_MMAP = 2,             /* sink -> receiver: area and token */
   SHM_MSG_MMAP_REPLY = 3,       /* receiver -> sink: answer token */
   SHM_MSG_READY = 4,            /* sink -> receiver: verified both ways */
-  SHM_MSG_CAPS = 5,             /* sink -> receiver: caps of next frames */
-  SHM_MSG_FRAME = 6,            /* sink -> receiver: a frame in a slot */
-  SHM_MSG_RELEASE = 7,          /* receiver -> sink: slot no longer used */
-  SHM_MSG_EOS = 8,              /* sink -> receiver: end of stream */
+  SHM_MSG_CAPS = 5,             /* sink -> receiver: caps of a generation */
   SHM_MSG_PING = 9,             /* both: heartbeat */
   SHM_MSG_BYE = 10,             /* both: clean goodbye */
   SHM_MSG_ERROR = 11,           /* both: fatal error, then close */
   SHM_MSG_ACCEPT = 12,          /* receiver -> sink: accepted caps changed */
-  SHM_MSG_FRAME_INLINE = 13,    /* sink -> receiver: frame bytes follow */
+  SHM_MSG_RECORD = 13,          /* sink -> receiver: a record, and a frame's
+                                 * bytes, through the connection */
+  SHM_MSG_DOORBELL = 14,        /* both: look at the channel */
   SHM_MSG_LAST
 } ShmMsgType;
 
@@ -93,6 +108,8 @@ gboolean shm_msg_get_bytes (GVariant * body, const gchar * key,
     GError ** error);
 gboolean shm_msg_get_u64_array (GVariant * body, const gchar * key,
     gsize max_n, guint64 * out, gsize * n, GError ** error);
+gboolean shm_msg_get_bool (GVariant * body, const gchar * key,
+    gboolean * out, GError ** error);
 gboolean shm_msg_has (GVariant * body, const gchar * key);
 
 /* Reads the optional "message" of an ERROR/BYE body. */

@@ -92,12 +92,12 @@ too-small)
   # (the error comes with the caps, in the streaming thread: gst-launch-1.0
   # 1.22 can miss an error posted before its main loop runs, so this case
   # runs the pipeline from a program with a bus watch)
-  truncate -s 200000 "$P"
+  truncate -s 760000 "$P"
   run sink "$peer" send --path "$P" --frames 1 --no-wait
   expect_rc sink 1
   expect_log sink "\"$P\" is too small: its slots hold frames of 28672 bytes, video/x-raw"
-  expect_log sink "needs 307200; 4 slots of it need an area of 1298432 bytes"
-  [ "$(stat -c %s "$P")" = 200000 ] || fail "the file was resized"
+  expect_log sink "needs 307200; 4 slots of it need an area of 1871872 bytes"
+  [ "$(stat -c %s "$P")" = 760000 ] || fail "the file was resized"
   ;;
 
 foreign-file)
@@ -168,9 +168,9 @@ bad-magic | bad-version)
     printf 'NOTSHM!!' | dd of="$T/bad" conv=notrunc status=none
     want='does not hold a gst-shm area (magic 0x21214d4853544f4e'
   else
-    printf '\x02\x00\x00\x00' | dd of="$T/bad" bs=1 seek=8 conv=notrunc \
+    printf '\x03\x00\x00\x00' | dd of="$T/bad" bs=1 seek=8 conv=notrunc \
       status=none
-    want="\"$T/bad\" holds a gst-shm area of version 2; this version of gst-shm reads version 1"
+    want="\"$T/bad\" holds a gst-shm area of version 3; this version of gst-shm reads version 2"
   fi
   run recv gst-launch-1.0 shmsrc path="$T/bad" control="unix:$P.sock" \
     ! fakesink

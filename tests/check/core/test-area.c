@@ -27,8 +27,14 @@ test_geometry (void)
   g_autoptr (GError) err = NULL;
   guint64 need = shm_geometry_size_needed (4, 1000, 0);
 
-  /* header + token region + 4 pages */
-  g_assert_cmpuint (need, ==, 4096 + 65536 + 4 * 4096);
+  /* header + token region + 64 channels (32 records of 256 bytes and 32
+   * releases of 16 after 256 bytes of indices, each) + 4 pages */
+  g_assert_cmpuint (need, ==, 4096 + 65536 + 64 * (256 + 32 * (256 + 16))
+      + 4 * 4096);
+  g_assert_true (shm_geometry_compute (&g, need, 4, 1000, 0, &err));
+  g_assert_cmpuint (g.chan_offset, ==, 4096 + 65536);
+  g_assert_cmpuint (g.chan_stride, ==, 8960);
+  g_assert_cmpuint (g.chan_depth, ==, 32);
   g_assert_true (shm_geometry_compute (&g, need, 4, 1000, 0, &err));
   g_assert_no_error (err);
   g_assert_cmpuint (g.slot_size, ==, 4096);
@@ -36,15 +42,15 @@ test_geometry (void)
   g_assert_cmpuint (g.n_slots, ==, 4);
 
   /* a bigger fixed area: slots take the room there is, page aligned */
-  g_assert_true (shm_geometry_compute (&g, 1 << 20, 4, 1000, 0, &err));
+  g_assert_true (shm_geometry_compute (&g, 4 << 20, 4, 1000, 0, &err));
   g_assert_cmpuint (g.slot_size % 4096, ==, 0);
-  g_assert_cmpuint (g.slots_offset + 4 * g.slot_size, <=, 1 << 20);
-  g_assert_cmpuint (g.slot_size, >, (1 << 20) / 4 - 65536);
+  g_assert_cmpuint (g.slots_offset + 4 * g.slot_size, <=, 4 << 20);
+  g_assert_cmpuint (g.slot_size, >, ((4 << 20) - g.slots_offset) / 4 - 4096);
 
   /* too small: the message says exactly what is needed */
   g_assert_false (shm_geometry_compute (&g, need - 1, 4, 1000, 0, &err));
   g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL);
-  g_assert_nonnull (strstr (err->message, "need 86016 bytes"));
+  g_assert_nonnull (strstr (err->message, "need 659456 bytes"));
   g_clear_error (&err);
 
   /* slot counts and sizes out of range */
@@ -153,7 +159,8 @@ test_header_validation (void)
     guint64 value;
     gint code;
   } cases[] = {
-    {8, 4, 2, SHM_AREA_ERROR_BAD_VERSION},
+    {8, 4, 1, SHM_AREA_ERROR_BAD_VERSION},
+    {8, 4, 3, SHM_AREA_ERROR_BAD_VERSION},
     {12, 4, 8192, SHM_AREA_ERROR_BAD_HEADER},
     {16, 8, G_MAXUINT64, SHM_AREA_ERROR_BAD_HEADER},    /* area size */
     {32, 8, 12345, SHM_AREA_ERROR_BAD_HEADER},  /* token offset */
@@ -165,6 +172,11 @@ test_header_validation (void)
     {72, 8, 100, SHM_AREA_ERROR_BAD_HEADER},    /* not page aligned */
     {80, 4, 0, SHM_AREA_ERROR_BAD_HEADER},      /* no slots */
     {80, 4, 1 << 31, SHM_AREA_ERROR_BAD_HEADER},
+    {88, 8, 4096, SHM_AREA_ERROR_BAD_HEADER},   /* channels offset */
+    {96, 4, 9000, SHM_AREA_ERROR_BAD_HEADER},   /* channel stride */
+    {100, 4, 3, SHM_AREA_ERROR_BAD_HEADER},     /* depth not a power of 2 */
+    {100, 4, 512, SHM_AREA_ERROR_BAD_HEADER},   /* depth too big */
+    {104, 4, 128, SHM_AREA_ERROR_BAD_HEADER},   /* record size */
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {

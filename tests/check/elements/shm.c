@@ -16,7 +16,10 @@
 #include <string.h>
 
 #include "shmarea.h"
+#include "shmchannel.h"
+#include "shmhandshake.h"
 #include "shmproto.h"
+#include "shmrecord.h"
 #include "shmring.h"
 
 static gchar *tmpdir;
@@ -241,17 +244,26 @@ peer_expect (Peer * p, guint32 want)
   return body;
 }
 
+/* A receiver's hello of versions @min to @max that announces, besides
+ * futexes, two feature bits no version defines (they must be ignored). */
+static GVariant *
+hello_range (guint32 min, guint32 max, const gchar * caps)
+{
+  ShmHello h = { 0, };
+
+  h.version_min = min;
+  h.version_max = max;
+  h.features = SHM_FEATURE_FUTEX | (G_GUINT64_CONSTANT (3) << 62);
+  h.path = area_path;
+  h.caps = (gchar *) caps;
+  h.boot_id = "not this kernel";
+  return shm_hello_encode (&h);
+}
+
 static GVariant *
 hello_body (guint32 version, const gchar * caps)
 {
-  GVariantDict d;
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "version", "u", version);
-  g_variant_dict_insert (&d, "path", "s", area_path);
-  if (caps)
-    g_variant_dict_insert (&d, "caps", "s", caps);
-  return g_variant_dict_end (&d);
+  return hello_range (version, version, caps);
 }
 
 static GstElement *
@@ -275,45 +287,38 @@ start_sender (const gchar * extra)
   return pipeline;
 }
 
-/* A complete handshake with a real sink, as shmsrc does it. */
+/* A complete handshake with a real sink, as shmsrc does it; the channel
+ * of its lane is @chan (shm_chan_rx_clear() it). */
 static ShmArea *
-fake_receiver_handshake (Peer * p, guint64 * session, guint32 * lane,
-    guint32 * n_slots)
+fake_receiver_handshake (Peer * p, ShmMmapInfo * m, ShmChanRx * chan)
 {
   GVariant *mmap, *ready;
-  const guint8 *tok;
-  gsize tlen;
-  guint64 idx, my_idx;
-  guint8 mine[16];
-  ShmGeometry g;
+  ShmReply r = { 0, };
   ShmArea *area;
-  GVariantDict d;
+  ShmReady rd;
 
-  peer_send (p, SHM_MSG_HELLO, hello_body (1, NULL));
+  peer_send (p, SHM_MSG_HELLO, hello_body (SHM_PROTO_VERSION, NULL));
   mmap = peer_expect (p, SHM_MSG_MMAP);
+  fail_unless (shm_mmap_decode (mmap, m, NULL));
+  g_variant_unref (mmap);
   area = shm_area_open (area_path, 0, NULL);
   fail_unless (area != NULL);
-  fail_unless (shm_area_read_header (area, &g, NULL));
-  fail_unless (shm_msg_get_u64 (mmap, "session", 0, G_MAXUINT64, session,
-          NULL));
-  fail_unless (shm_msg_get_u32 (mmap, "lane", 0, 63, lane, NULL));
-  fail_unless (shm_msg_get_bytes (mmap, "token", 16, 16, &tok, &tlen, NULL));
-  fail_unless (shm_msg_get_u64 (mmap, "token_index", 0, G_MAXUINT64, &idx,
-          NULL));
-  fail_unless (shm_area_check_token (area, &g, *lane, tok, tlen, idx));
-  fail_unless (shm_area_write_token (area, &g, *lane, idx, mine, 16, &my_idx,
-          NULL));
-  *n_slots = g.n_slots;
-  g_variant_unref (mmap);
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", *session);
-  g_variant_dict_insert_value (&d, "token",
-      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, mine, 16, 1));
-  g_variant_dict_insert (&d, "token_index", "t", my_idx);
-  g_variant_dict_insert (&d, "token_bytes", "u", 16);
-  peer_send (p, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d));
+  fail_unless (shm_area_check_header (area, &m->geo, NULL));
+  fail_unless (shm_area_check_token (area, &m->geo, m->lane, m->token,
+          m->token_bytes, m->token_index));
+  fail_unless (shm_area_write_token (area, &m->geo, m->lane, m->token_index,
+          r.token, 16, &r.token_index, NULL));
+  r.session = m->geo.session_id;
+  r.token_bytes = 16;
+  peer_send (p, SHM_MSG_MMAP_REPLY, shm_reply_encode (&r));
   ready = peer_expect (p, SHM_MSG_READY);
+  fail_unless (shm_ready_decode (ready, &rd, NULL));
+  /* another boot id: woken by doorbell messages, not futexes */
+  fail_unless_equals_int (rd.wake, SHM_WAKE_DOORBELL);
+  shm_ready_clear (&rd);
   g_variant_unref (ready);
+  shm_chan_rx_init (chan, shm_area_channel (area, &m->geo, m->lane),
+      m->geo.chan_depth, m->lane_gen);
   return area;
 }
 
@@ -551,7 +556,7 @@ GST_START_TEST (test_sink_truncated)
 {
   GstElement *pipeline = start_sender (NULL);
   Peer *p = peer_connect (sock_path);
-  GBytes *m = shm_msg_encode (SHM_MSG_HELLO, hello_body (1, NULL));
+  GBytes *m = shm_msg_encode (SHM_MSG_HELLO, hello_body (2, NULL));
   gsize n;
   const guint8 *d = g_bytes_get_data (m, &n);
   gchar *msg;
@@ -575,7 +580,7 @@ GST_START_TEST (test_sink_peer_closes_mid_handshake)
   GVariant *mmap;
   gchar *msg;
 
-  peer_send (p, SHM_MSG_HELLO, hello_body (1, NULL));
+  peer_send (p, SHM_MSG_HELLO, hello_body (2, NULL));
   mmap = peer_expect (p, SHM_MSG_MMAP);
   g_variant_unref (mmap);
   peer_free (p);
@@ -612,11 +617,15 @@ GST_START_TEST (test_sink_bad_hello)
     const gchar *text;
   } cases[] = {
     {hello_body (7, NULL), "protocol version 7 is not supported: this "
-          "shmsink speaks version 1"},
+          "shmsink speaks version 2"},
+    {hello_range (3, 5, NULL), "protocol versions 3 to 5 are not "
+          "supported: this shmsink speaks version 2"},
+    {hello_body (1, NULL), "protocol version 1 is not supported: this "
+          "shmsink speaks version 2"},
     {NULL, "invalid hello: field \"version\" has type s, expected u"},
-    {hello_body (1, "video/x-raw,format=NOPE"), "invalid hello: caps name "
+    {hello_body (2, "video/x-raw,format=NOPE"), "invalid hello: caps name "
           "an unknown video format \"NOPE\""},
-    {hello_body (1, "video/x-raw,,,,=="), "invalid hello: caps "},
+    {hello_body (2, "video/x-raw,,,,=="), "invalid hello: caps "},
     {NULL, "invalid hello: field \"caps\" is 70000 bytes long, the limit "
           "is 65536"},
   };
@@ -626,8 +635,8 @@ GST_START_TEST (test_sink_bad_hello)
   memcpy (huge, "video/x-raw,a=", 14);
   g_variant_dict_init (&d, NULL);
   g_variant_dict_insert (&d, "version", "s", "1");
-  cases[1].body = g_variant_dict_end (&d);
-  cases[4].body = hello_body (1, huge);
+  cases[3].body = g_variant_dict_end (&d);
+  cases[6].body = hello_body (2, huge);
   g_free (huge);
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -664,7 +673,7 @@ forged_reply (gboolean echo)
   guint8 forged[16] = { 9, 9, 9 };
   gchar *msg;
 
-  peer_send (p, SHM_MSG_HELLO, hello_body (1, NULL));
+  peer_send (p, SHM_MSG_HELLO, hello_body (2, NULL));
   mmap = peer_expect (p, SHM_MSG_MMAP);
   fail_unless (shm_msg_get_u64 (mmap, "session", 0, G_MAXUINT64, &session,
           NULL));
@@ -711,25 +720,32 @@ GST_START_TEST (test_sink_release_not_held)
 {
   GstElement *pipeline = start_sender ("num-slots=4");
   Peer *p = peer_connect (sock_path);
-  guint64 session;
-  guint32 lane, n_slots;
-  ShmArea *area = fake_receiver_handshake (p, &session, &lane, &n_slots);
-  GVariantDict d;
-  GVariant *frame;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  guint8 bytes[SHM_RECORD_SIZE];
+  ShmMmapInfo m;
+  ShmChanRx chan;
+  ShmRecord rec;
+  ShmArea *area = fake_receiver_handshake (p, &m, &chan);
+  guint32 pending = 0;
   gchar *msg;
 
-  fail_unless_equals_int (n_slots, 4);
-  /* a frame arrives; release a slot that no frame was ever in */
-  frame = peer_expect (p, SHM_MSG_FRAME);
-  g_variant_unref (frame);
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", session);
-  g_variant_dict_insert (&d, "slot", "u", n_slots + 1);
-  peer_send (p, SHM_MSG_RELEASE, g_variant_dict_end (&d));
+  fail_unless_equals_int (m.geo.n_slots, 4);
+  /* a frame arrives in the channel; give back a slot no frame was in */
+  while (shm_chan_rx_pending (&chan, &pending, NULL) && pending == 0) {
+    fail_unless (g_get_monotonic_time () < end, "no frame");
+    g_usleep (5000);
+  }
+  shm_chan_rx_peek (&chan, bytes);
+  fail_unless (shm_record_decode (bytes, &rec, NULL));
+  fail_unless_equals_int (rec.type, SHM_RECORD_FRAME);
+  shm_chan_rx_pop (&chan);
+  fail_unless (shm_chan_rx_release (&chan, rec.seq + 1000, 5));
   msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=refused");
-  fail_unless (strstr (msg, "released slot 5, which it does not hold")
-      != NULL, "%s", msg);
+  fail_unless (strstr (msg, "released slot 5 (frame") != NULL, "%s", msg);
+  fail_unless (strstr (msg, "which it does not hold") != NULL, "%s", msg);
   g_free (msg);
+  shm_chan_rx_clear (&chan);
+  shm_mmap_clear (&m);
   shm_area_unref (area);
   peer_free (p);
   stop_pipeline (pipeline);
@@ -792,14 +808,16 @@ GST_START_TEST (test_sink_receiver_timeout)
    * dropped, its slots freed. */
   GstElement *pipeline = start_sender ("peer-timeout=1000000000");
   Peer *p = peer_connect (sock_path);
-  guint64 session;
-  guint32 lane, n_slots;
-  ShmArea *area = fake_receiver_handshake (p, &session, &lane, &n_slots);
+  ShmMmapInfo m;
+  ShmChanRx chan;
+  ShmArea *area = fake_receiver_handshake (p, &m, &chan);
   gchar *msg;
 
   msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=lost");
   fail_unless (strstr (msg, "no message for") != NULL, "%s", msg);
   g_free (msg);
+  shm_chan_rx_clear (&chan);
+  shm_mmap_clear (&m);
   shm_area_unref (area);
   peer_free (p);
   stop_pipeline (pipeline);
@@ -839,6 +857,7 @@ typedef struct
   gchar *fake_area;
   ShmArea *area;
   ShmGeometry geo;
+  ShmChanTx chan;
 } FakeSender;
 
 static FakeSender *
@@ -884,8 +903,8 @@ static guint64
 fake_sender_mmap (FakeSender * f, void (*tweak) (GVariantDict * d))
 {
   GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
-  guint8 tok[16];
-  guint64 idx, size = shm_geometry_size_needed (4, 64 * 48 * 4, 0);
+  guint64 size = shm_geometry_size_needed (4, 64 * 48 * 4, 0);
+  ShmMmapInfo m = { 0, };
   GVariantDict d;
 
   g_variant_unref (hello);
@@ -894,28 +913,17 @@ fake_sender_mmap (FakeSender * f, void (*tweak) (GVariantDict * d))
   fail_unless (shm_geometry_compute (&f->geo, size, 4, 64 * 48 * 4, 0, NULL));
   f->geo.session_id = 42;
   shm_area_init_header (f->area, &f->geo);
-  fail_unless (shm_area_write_token (f->area, &f->geo, 0, G_MAXUINT64, tok,
-          16, &idx, NULL));
-
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "version", "u", 1);
-  g_variant_dict_insert (&d, "session", "t", f->geo.session_id);
-  g_variant_dict_insert (&d, "file", "s", f->fake_area);
-  g_variant_dict_insert (&d, "size", "t", f->geo.area_size);
-  g_variant_dict_insert_value (&d, "token",
-      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, tok, 16, 1));
-  g_variant_dict_insert (&d, "token_index", "t", idx);
-  g_variant_dict_insert (&d, "token_bytes", "u", 16);
-  g_variant_dict_insert (&d, "lane", "u", 0);
-  g_variant_dict_insert (&d, "token-offset", "t", f->geo.token_offset);
-  g_variant_dict_insert (&d, "token-lanes", "u", f->geo.token_lanes);
-  g_variant_dict_insert (&d, "token-lane-size", "u", f->geo.token_lane_size);
-  g_variant_dict_insert (&d, "ring-offset", "t", f->geo.ring_offset);
-  g_variant_dict_insert (&d, "ring-size", "t", f->geo.ring_size);
-  g_variant_dict_insert (&d, "slots-offset", "t", f->geo.slots_offset);
-  g_variant_dict_insert (&d, "slot-size", "t", f->geo.slot_size);
-  g_variant_dict_insert (&d, "n-slots", "u", f->geo.n_slots);
-  g_variant_dict_insert (&d, "flags", "u", 0);
+  fail_unless (shm_area_write_token (f->area, &f->geo, 0, G_MAXUINT64,
+          m.token, 16, &m.token_index, NULL));
+  shm_chan_tx_init (&f->chan, shm_area_channel (f->area, &f->geo, 0),
+      f->geo.chan_depth, 1);
+  m.version = SHM_PROTO_VERSION;
+  m.geo = f->geo;
+  m.file = f->fake_area;
+  m.token_bytes = 16;
+  m.lane = 0;
+  m.lane_gen = 1;
+  g_variant_dict_init (&d, shm_mmap_encode (&m));
   if (tweak)
     tweak (&d);
   peer_send (f->p, SHM_MSG_MMAP, g_variant_dict_end (&d));
@@ -926,41 +934,40 @@ static void
 fake_sender_ready (FakeSender * f, const gchar * caps)
 {
   GVariant *reply = peer_expect (f->p, SHM_MSG_MMAP_REPLY);
-  GVariantDict d;
+  ShmReady r = { 0, };
 
   g_variant_unref (reply);
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", f->geo.session_id);
-  g_variant_dict_insert (&d, "caps", "s", caps);
-  peer_send (f->p, SHM_MSG_READY, g_variant_dict_end (&d));
+  r.session = f->geo.session_id;
+  r.wake = SHM_WAKE_DOORBELL;
+  r.caps = (gchar *) caps;
+  r.caps_gen = 1;
+  peer_send (f->p, SHM_MSG_READY, shm_ready_encode (&r));
 }
 
-static GVariant *
-frame_body (guint64 session, guint32 slot, guint64 size, guint64 stride)
+/* A frame record of one plane in @slot. */
+static void
+frame_record (ShmRecord * r, guint32 slot, guint64 size, guint32 stride)
 {
-  GVariantDict d;
-  guint64 offs[1] = { 0 }, strides[1] = { stride };
+  memset (r, 0, sizeof *r);
+  r->type = SHM_RECORD_FRAME;
+  r->slot = slot;
+  r->caps_gen = 1;
+  r->size = size;
+  r->dts = r->duration = r->mono_pts = r->mono_dts = G_MAXUINT64;
+  r->buffer_offset = r->buffer_offset_end = G_MAXUINT64;
+  r->n_planes = 1;
+  r->plane_stride[0] = stride;
+}
 
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "session", "t", session);
-  g_variant_dict_insert (&d, "seq", "t", (guint64) 0);
-  g_variant_dict_insert (&d, "slot", "u", slot);
-  g_variant_dict_insert (&d, "offset", "t", (guint64) 0);
-  g_variant_dict_insert (&d, "size", "t", size);
-  g_variant_dict_insert (&d, "pts", "t", (guint64) 0);
-  g_variant_dict_insert (&d, "dts", "t", G_MAXUINT64);
-  g_variant_dict_insert (&d, "duration", "t", G_MAXUINT64);
-  g_variant_dict_insert (&d, "mono-pts", "t", G_MAXUINT64);
-  g_variant_dict_insert (&d, "mono-dts", "t", G_MAXUINT64);
-  g_variant_dict_insert (&d, "buffer-offset", "t", G_MAXUINT64);
-  g_variant_dict_insert (&d, "buffer-offset-end", "t", G_MAXUINT64);
-  g_variant_dict_insert (&d, "flags", "u", 0);
-  g_variant_dict_insert (&d, "send-time", "t", (guint64) 0);
-  g_variant_dict_insert_value (&d, "plane-offsets",
-      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, offs, 1, 8));
-  g_variant_dict_insert_value (&d, "plane-strides",
-      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, strides, 1, 8));
-  return g_variant_dict_end (&d);
+/* Publishes @r in the receiver's channel, and rings its doorbell. */
+static void
+fake_sender_publish (FakeSender * f, const ShmRecord * r)
+{
+  guint8 bytes[SHM_RECORD_SIZE];
+
+  shm_record_encode (r, bytes);
+  shm_chan_tx_push (&f->chan, bytes);
+  peer_send (f->p, SHM_MSG_DOORBELL, NULL);
 }
 
 #define CAPS_64x48 "video/x-raw,format=BGRx,width=64,height=48," \
@@ -1067,6 +1074,12 @@ one_slot (GVariantDict * d)
 }
 
 static void
+bad_channels (GVariantDict * d)
+{
+  g_variant_dict_insert (d, "chan-depth", "u", 3);
+}
+
+static void
 bad_token_bytes (GVariantDict * d)
 {
   g_variant_dict_insert (d, "token_bytes", "u", 4096);
@@ -1081,6 +1094,8 @@ GST_START_TEST (test_src_bad_mmap)
   } cases[] = {
     {bad_lane, "invalid mmap hello from the sender: field \"lane\" is 99, "
           "outside 0..63"},
+    {bad_channels, "invalid mmap hello from the sender: invalid channel "
+          "region in area geometry"},
     {bad_slot_size, "invalid slot size in area geometry"},
     {bad_token_bytes, "field \"token_bytes\" is 4096, outside 16..16"},
     {one_slot, "invalid mmap hello from the sender: invalid slot count in "
@@ -1170,7 +1185,7 @@ GST_START_TEST (test_src_live_reordered_pts)
   GstIterator *it = gst_bin_iterate_sinks (GST_BIN (f->pipeline));
   GValue v = G_VALUE_INIT;
   GstPad *pad;
-  guint64 session, base;
+  guint64 base;
 
   fail_unless (gst_iterator_next (it, &v) == GST_ITERATOR_OK);
   pad = gst_element_get_static_pad (g_value_get_object (&v), "sink");
@@ -1179,19 +1194,19 @@ GST_START_TEST (test_src_live_reordered_pts)
   g_value_unset (&v);
   gst_iterator_free (it);
 
-  session = fake_sender_mmap (f, NULL);
+  fake_sender_mmap (f, NULL);
   fake_sender_ready (f, "video/x-h264,stream-format=byte-stream,"
       "alignment=au");
   base = g_get_monotonic_time () * 1000 + 50 * GST_MSECOND;
   for (guint i = 0; i < G_N_ELEMENTS (order); i++) {
-    GVariantDict d;
-    g_variant_dict_init (&d, frame_body (session, i, 100, 256));
-    g_variant_dict_insert (&d, "seq", "t", (guint64) i);
-    g_variant_dict_insert (&d, "pts", "t", order[i] * 10 * GST_MSECOND);
-    g_variant_dict_insert (&d, "mono-pts", "t", base + order[i] * 10 *
-        GST_MSECOND);
-    g_variant_dict_insert (&d, "mono-dts", "t", base + i * GST_MSECOND);
-    peer_send (f->p, SHM_MSG_FRAME, g_variant_dict_end (&d));
+    ShmRecord r;
+    frame_record (&r, i, 100, 0);
+    r.n_planes = 0;
+    r.seq = i;
+    r.pts = order[i] * 10 * GST_MSECOND;
+    r.mono_pts = base + order[i] * 10 * GST_MSECOND;
+    r.mono_dts = base + i * GST_MSECOND;
+    fake_sender_publish (f, &r);
     /* one at a time: a live receiver drops its oldest frames when they
      * pile up */
     for (gint j = 0; j < 500 && pts->len <= i; j++)
@@ -1210,30 +1225,87 @@ GST_START_TEST (test_src_live_reordered_pts)
 
 GST_END_TEST;
 
+static void
+beyond_index (FakeSender * f, const ShmRecord * r)
+{
+  guint32 head = GUINT32_TO_LE (f->geo.chan_depth + 7);
+
+  memcpy (f->chan.base + SHM_CHAN_REC_HEAD, &head, 4);
+  peer_send (f->p, SHM_MSG_DOORBELL, NULL);
+}
+
+static void
+five_planes (FakeSender * f, const ShmRecord * r)
+{
+  guint8 bytes[SHM_RECORD_SIZE];
+  guint32 n = GUINT32_TO_LE (5);
+
+  shm_record_encode (r, bytes);
+  memcpy (bytes + 108, &n, 4);
+  shm_chan_tx_push (&f->chan, bytes);
+  peer_send (f->p, SHM_MSG_DOORBELL, NULL);
+}
+
+/* Every field of a frame record the receiver bounds: no read outside the
+ * frame, or the mapping, whatever the sender says. */
 GST_START_TEST (test_src_bad_frames)
 {
   struct
   {
+    const gchar *caps;
     guint32 slot;
-    guint64 size, stride;
+    guint64 offset, size, plane_offset;
+    guint32 stride;
+    void (*publish) (FakeSender * f, const ShmRecord * r);
     const gchar *text;
   } cases[] = {
-    {9, 64 * 48 * 4, 256, "The sender sent an invalid frame: field \"slot\" "
-          "is 9, outside 0..3"},
-    {0, G_GUINT64_CONSTANT (1) << 40, 256, "field \"size\" is 1099511627776,"
-          " outside 1..12288"},
-    {0, 64 * 48 * 4, 100, "plane 0 (offset 0, stride 100) does not fit"},
-    {0, 64 * 48 * 4, 1 << 20, "plane 0 (offset 0, stride 1048576) does not "
-          "fit a frame of 12288 bytes"},
+    {CAPS_64x48, 9, 0, 64 * 48 * 4, 0, 256, NULL,
+        "The sender sent an invalid frame: frame in slot 9 of 4"},
+    {CAPS_64x48, 0, 0, G_GUINT64_CONSTANT (1) << 40, 0, 256, NULL,
+        "frame of 1099511627776 bytes at 0 does not fit a slot of 12288"},
+    {CAPS_64x48, 0, 12288, 1, 0, 256, NULL, "frame of 1 bytes at 12288 "
+          "does not fit a slot of 12288 bytes"},
+    {CAPS_64x48, 0, G_MAXUINT64, 2, 0, 256, NULL, "does not fit a slot"},
+    {CAPS_64x48, 0, 0, 64 * 48 * 4, 0, 100, NULL, "plane 0 (offset 0, "
+          "stride 100) does not fit"},
+    {CAPS_64x48, 0, 0, 64 * 48 * 4, 0, 1 << 20, NULL, "plane 0 (offset 0, "
+          "stride 1048576) does not fit a frame of 12288 bytes"},
+    {CAPS_64x48, 0, 0, 64 * 48 * 4, 0, 0x80000000u, NULL, "plane 0 (offset "
+          "0, stride 2147483648) does not fit"},
+    {CAPS_64x48, 0, 0, 64 * 48 * 4, G_MAXUINT64 - 10, 256, NULL,
+        "plane 0 (offset 18446744073709551605, stride 256) does not fit"},
+    {CAPS_64x48, 0, 0, 64 * 48 * 4, 0, 256, five_planes,
+        "record with 5 planes (at most 4)"},
+    {CAPS_64x48, 0, 0, 64 * 48 * 4, 0, 256, beyond_index,
+        "the peer's record index is beyond the channel"},
+    /* a palette is 1024 bytes, whatever the height */
+    {"video/x-raw,format=RGB8P,width=64,height=16,framerate=30/1", 0, 0,
+        64 * 16 + 64, 0, 64, NULL, "does not fit a frame of 1088 bytes"},
+    /* tiled: the layout must be the default one, whole */
+    {"video/x-raw,format=NV12_4L4,width=64,height=48,framerate=30/1", 0, 0,
+        64 * 48, 0, 64, NULL, "a frame of 3072 bytes, the caps need 4608"},
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     FakeSender *f = fake_sender_new (NULL);
+    ShmRecord r;
     gchar *msg;
-    guint64 session = fake_sender_mmap (f, NULL);
-    fake_sender_ready (f, CAPS_64x48);
-    peer_send (f->p, SHM_MSG_FRAME, frame_body (session, cases[i].slot,
-            cases[i].size, cases[i].stride));
+
+    fake_sender_mmap (f, NULL);
+    fake_sender_ready (f, cases[i].caps);
+    frame_record (&r, cases[i].slot, cases[i].size, cases[i].stride);
+    r.offset = cases[i].offset;
+    r.plane_offset[0] = cases[i].plane_offset;
+    if (strstr (cases[i].caps, "RGB8P")) {
+      r.n_planes = 2;
+      r.plane_offset[1] = 64 * 16;
+      r.plane_stride[1] = 4;
+    } else if (strstr (cases[i].caps, "NV12_4L4")) {
+      r.n_planes = 2;
+      r.plane_offset[1] = 64 * 48;
+      r.plane_stride[1] = 64;
+    }
+    (cases[i].publish ? cases[i].publish : fake_sender_publish) (f, &r);
     msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, cases[i].text);
     g_free (msg);
     fake_sender_free (f);
@@ -1246,13 +1318,23 @@ GST_START_TEST (test_src_frame_before_ready)
 {
   FakeSender *f = fake_sender_new (NULL);
   GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
+  guint8 bytes[SHM_RECORD_SIZE] = { 1, };
+  GBytes *m;
   gchar *msg;
 
   g_variant_unref (hello);
-  peer_send (f->p, SHM_MSG_FRAME, frame_body (1, 0, 100, 256));
+  {
+    GByteArray *a = g_byte_array_new ();
+    shm_msg_encode_into (a, SHM_MSG_RECORD, NULL, sizeof bytes);
+    g_byte_array_append (a, bytes, sizeof bytes);
+    m = g_byte_array_free_to_bytes (a);
+  }
+  peer_send_raw (f->p, g_bytes_get_data (m, NULL), g_bytes_get_size (m));
+  g_bytes_unref (m);
+  /* (before ready, no payload is expected at all) */
   msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
-      "The sender sent an unexpected frame message (expected frames only "
-      "when ready)");
+      "malformed control message: record payload of 256 bytes exceeds the "
+      "limit of 0");
   g_free (msg);
   fake_sender_free (f);
 }

@@ -1,0 +1,423 @@
+/* gst-shm: the handshake's messages, and what both engines share
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "shmhandshake.h"
+
+#include <string.h>
+
+G_DEFINE_QUARK (shm - engine - error - quark, shm_engine_error);
+
+#define CAPS_VERSION 1
+#define BOOT_ID_MAX 64
+
+const gchar *
+shm_wake_name (ShmWake wake)
+{
+  switch (wake) {
+    case SHM_WAKE_FUTEX:
+      return "futex";
+    case SHM_WAKE_DOORBELL:
+      return "doorbell";
+    case SHM_WAKE_POLL:
+      return "poll";
+  }
+  return "unknown";
+}
+
+static gpointer
+read_boot_id (gpointer data)
+{
+  gchar *contents = NULL;
+
+  if (g_file_get_contents ("/proc/sys/kernel/random/boot_id", &contents,
+          NULL, NULL))
+    g_strstrip (contents);
+  else
+    contents = g_strdup ("");
+  return contents;
+}
+
+/* Identifies this kernel's boot: two processes share CLOCK_MONOTONIC, and
+ * futexes on a shared file, exactly when their boot ids are equal. */
+const gchar *
+shm_boot_id (void)
+{
+  static GOnce once = G_ONCE_INIT;
+
+  g_once (&once, read_boot_id, NULL);
+  return once.retval;
+}
+
+static gboolean
+opt_string (GVariant * body, const gchar * key, gsize max, gchar ** out,
+    GError ** error)
+{
+  const gchar *s;
+
+  if (!shm_msg_has (body, key))
+    return TRUE;
+  if (!shm_msg_get_string (body, key, max, &s, error))
+    return FALSE;
+  *out = g_strdup (s);
+  return TRUE;
+}
+
+/* --- caps ---------------------------------------------------------------- */
+
+/* "caps" (GStreamer's string form), "caps-version" (1) and "caps-gen". */
+void
+shm_caps_insert (GVariantDict * d, const gchar * caps, guint32 gen)
+{
+  g_variant_dict_insert (d, "caps", "s", caps);
+  g_variant_dict_insert (d, "caps-version", "u", CAPS_VERSION);
+  if (gen)
+    g_variant_dict_insert (d, "caps-gen", "u", gen);
+}
+
+/**
+ * shm_caps_lookup:
+ * @caps: (out) (transfer full): NULL when the message has none
+ * @gen: (out) (optional): the caps' generation, 0 when absent
+ *
+ * Returns: FALSE when a field is malformed, or missing while @required.
+ */
+gboolean
+shm_caps_lookup (GVariant * body, gboolean required, gchar ** caps,
+    guint32 * gen, GError ** error)
+{
+  const gchar *s;
+  guint32 v;
+
+  *caps = NULL;
+  if (gen)
+    *gen = 0;
+  if (!shm_msg_has (body, "caps")) {
+    if (required)
+      g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+          "field \"caps\" is missing");
+    return !required;
+  }
+  /* caps-version is informational: "caps" stays readable by version 1 */
+  if (shm_msg_has (body, "caps-version")
+      && !shm_msg_get_u32 (body, "caps-version", 1, G_MAXUINT32, &v, error))
+    return FALSE;
+  if (gen && shm_msg_has (body, "caps-gen")
+      && !shm_msg_get_u32 (body, "caps-gen", 1, G_MAXUINT32, gen, error))
+    return FALSE;
+  if (!shm_msg_get_string (body, "caps", SHM_MAX_CAPS, &s, error))
+    return FALSE;
+  *caps = g_strdup (s);
+  return TRUE;
+}
+
+/* --- hello --------------------------------------------------------------- */
+
+GVariant *
+shm_hello_encode (const ShmHello * h)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  /* "version" is the highest: a peer of version 1 names it in its error */
+  g_variant_dict_insert (&d, "version", "u", h->version_max);
+  g_variant_dict_insert (&d, "version-min", "u", h->version_min);
+  g_variant_dict_insert (&d, "features", "t", h->features);
+  g_variant_dict_insert (&d, "live", "b", h->live);
+  if (h->path)
+    g_variant_dict_insert (&d, "path", "s", h->path);
+  if (h->caps)
+    shm_caps_insert (&d, h->caps, 0);
+  g_variant_dict_insert (&d, "boot-id", "s", h->boot_id ? h->boot_id : "");
+  return g_variant_dict_end (&d);
+}
+
+/**
+ * shm_hello_decode:
+ *
+ * A hello of any version decodes: the version range is checked by the
+ * caller, which names both ranges when they do not overlap.  Features a
+ * side does not know are kept (and ignored by whoever reads them).
+ */
+gboolean
+shm_hello_decode (GVariant * body, ShmHello * h, GError ** error)
+{
+  memset (h, 0, sizeof *h);
+  if (!shm_msg_get_u32 (body, "version", 0, G_MAXUINT32, &h->version_max,
+          error))
+    return FALSE;
+  h->version_min = h->version_max;
+  if ((shm_msg_has (body, "version-min")
+          && !shm_msg_get_u32 (body, "version-min", 0, h->version_max,
+              &h->version_min, error))
+      || (shm_msg_has (body, "features")
+          && !shm_msg_get_u64 (body, "features", 0, G_MAXUINT64,
+              &h->features, error))
+      || !shm_msg_get_bool (body, "live", &h->live, error)
+      || !opt_string (body, "path", SHM_MAX_PATH, &h->path, error)
+      || !opt_string (body, "boot-id", BOOT_ID_MAX, &h->boot_id, error)
+      || !shm_caps_lookup (body, FALSE, &h->caps, NULL, error)) {
+    shm_hello_clear (h);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+shm_hello_clear (ShmHello * h)
+{
+  g_clear_pointer (&h->path, g_free);
+  g_clear_pointer (&h->caps, g_free);
+  g_clear_pointer (&h->boot_id, g_free);
+}
+
+/* --- mmap ------------------------------------------------------------------ */
+
+GVariant *
+shm_mmap_encode (const ShmMmapInfo * m)
+{
+  const ShmGeometry *g = &m->geo;
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "version", "u", m->version);
+  g_variant_dict_insert (&d, "features", "t", m->features);
+  g_variant_dict_insert (&d, "session", "t", g->session_id);
+  g_variant_dict_insert (&d, "file", "s", m->file);
+  g_variant_dict_insert (&d, "size", "t", g->area_size);
+  g_variant_dict_insert_value (&d, "token",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, m->token,
+          m->token_bytes, 1));
+  g_variant_dict_insert (&d, "token_index", "t", m->token_index);
+  g_variant_dict_insert (&d, "token_bytes", "u", m->token_bytes);
+  g_variant_dict_insert (&d, "lane", "u", m->lane);
+  g_variant_dict_insert (&d, "lane-gen", "u", m->lane_gen);
+  g_variant_dict_insert (&d, "token-offset", "t", g->token_offset);
+  g_variant_dict_insert (&d, "token-lanes", "u", g->token_lanes);
+  g_variant_dict_insert (&d, "token-lane-size", "u", g->token_lane_size);
+  g_variant_dict_insert (&d, "ring-offset", "t", g->ring_offset);
+  g_variant_dict_insert (&d, "ring-size", "t", g->ring_size);
+  g_variant_dict_insert (&d, "chan-offset", "t", g->chan_offset);
+  g_variant_dict_insert (&d, "chan-stride", "u", g->chan_stride);
+  g_variant_dict_insert (&d, "chan-depth", "u", g->chan_depth);
+  g_variant_dict_insert (&d, "slots-offset", "t", g->slots_offset);
+  g_variant_dict_insert (&d, "slot-size", "t", g->slot_size);
+  g_variant_dict_insert (&d, "n-slots", "u", g->n_slots);
+  g_variant_dict_insert (&d, "flags", "u", g->flags);
+  g_variant_dict_insert (&d, "boot-id", "s", m->boot_id ? m->boot_id : "");
+  return g_variant_dict_end (&d);
+}
+
+static gboolean
+geometry_decode (GVariant * b, ShmGeometry * g, GError ** error)
+{
+  return shm_msg_get_u64 (b, "session", 1, G_MAXUINT64, &g->session_id, error)
+      && shm_msg_get_u64 (b, "size", 0, SHM_AREA_MAX_SIZE, &g->area_size, error)
+      && shm_msg_get_u64 (b, "token-offset", 0, G_MAXUINT64,
+      &g->token_offset, error)
+      && shm_msg_get_u32 (b, "token-lanes", 0, G_MAXUINT32, &g->token_lanes,
+      error)
+      && shm_msg_get_u32 (b, "token-lane-size", 0, G_MAXUINT32,
+      &g->token_lane_size, error)
+      && shm_msg_get_u64 (b, "ring-offset", 0, G_MAXUINT64, &g->ring_offset,
+      error)
+      && shm_msg_get_u64 (b, "ring-size", 0, G_MAXUINT64, &g->ring_size, error)
+      && shm_msg_get_u64 (b, "chan-offset", 0, G_MAXUINT64, &g->chan_offset,
+      error)
+      && shm_msg_get_u32 (b, "chan-stride", 0, G_MAXUINT32, &g->chan_stride,
+      error)
+      && shm_msg_get_u32 (b, "chan-depth", 0, G_MAXUINT32, &g->chan_depth,
+      error)
+      && shm_msg_get_u64 (b, "slots-offset", 0, G_MAXUINT64,
+      &g->slots_offset, error)
+      && shm_msg_get_u64 (b, "slot-size", 0, G_MAXUINT64, &g->slot_size, error)
+      && shm_msg_get_u32 (b, "n-slots", 0, G_MAXUINT32, &g->n_slots, error)
+      && shm_msg_get_u32 (b, "flags", 0, G_MAXUINT32, &g->flags, error)
+      && shm_geometry_validate (g, G_MAXUINT64, error);
+}
+
+/**
+ * shm_mmap_decode:
+ *
+ * Decodes the sender's mmap hello: every field typed and bounded, the
+ * geometry checked on its own (the area itself is checked against it
+ * later), the token bounded to 8..64 bytes.  The version is checked by the
+ * caller.
+ */
+gboolean
+shm_mmap_decode (GVariant * body, ShmMmapInfo * m, GError ** error)
+{
+  const guint8 *token;
+  gsize token_len;
+  const gchar *file;
+
+  memset (m, 0, sizeof *m);
+  if (!shm_msg_get_u32 (body, "version", 0, G_MAXUINT32, &m->version, error))
+    return FALSE;
+  if (m->version < SHM_PROTO_VERSION_MIN)
+    return TRUE;                /* the caller names both versions */
+  if ((shm_msg_has (body, "features")
+          && !shm_msg_get_u64 (body, "features", 0, G_MAXUINT64,
+              &m->features, error))
+      || !shm_msg_get_string (body, "file", SHM_MAX_PATH, &file, error)
+      || !shm_msg_get_bytes (body, "token", SHM_TOKEN_MIN_BYTES,
+          SHM_TOKEN_MAX_BYTES, &token, &token_len, error)
+      || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64,
+          &m->token_index, error)
+      || !shm_msg_get_u32 (body, "token_bytes", token_len, token_len,
+          &m->token_bytes, error)
+      || !shm_msg_get_u32 (body, "lane", 0, SHM_AREA_TOKEN_LANES - 1,
+          &m->lane, error)
+      || !shm_msg_get_u32 (body, "lane-gen", 0, G_MAXUINT32, &m->lane_gen,
+          error)
+      || !geometry_decode (body, &m->geo, error)
+      || !opt_string (body, "boot-id", BOOT_ID_MAX, &m->boot_id, error)) {
+    shm_mmap_clear (m);
+    return FALSE;
+  }
+  memcpy (m->token, token, token_len);
+  m->file = g_strdup (file);
+  return TRUE;
+}
+
+void
+shm_mmap_clear (ShmMmapInfo * m)
+{
+  g_clear_pointer (&m->file, g_free);
+  g_clear_pointer (&m->boot_id, g_free);
+}
+
+/* --- mmap-reply ------------------------------------------------------------ */
+
+GVariant *
+shm_reply_encode (const ShmReply * r)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", r->session);
+  if (r->want_inline) {
+    g_variant_dict_insert (&d, "inline", "b", TRUE);
+    g_variant_dict_insert (&d, "reason", "s", r->reason ? r->reason : "");
+  } else {
+    g_variant_dict_insert_value (&d, "token",
+        g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, r->token,
+            r->token_bytes, 1));
+    g_variant_dict_insert (&d, "token_index", "t", r->token_index);
+    g_variant_dict_insert (&d, "token_bytes", "u", r->token_bytes);
+  }
+  return g_variant_dict_end (&d);
+}
+
+gboolean
+shm_reply_decode (GVariant * body, ShmReply * r, GError ** error)
+{
+  const guint8 *token;
+  gsize len;
+
+  memset (r, 0, sizeof *r);
+  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &r->session, error)
+      || !shm_msg_get_bool (body, "inline", &r->want_inline, error)
+      || !opt_string (body, "reason", SHM_MAX_TEXT, &r->reason, error))
+    goto failed;
+  if (r->want_inline)
+    return TRUE;
+  if (!shm_msg_get_bytes (body, "token", SHM_TOKEN_MIN_BYTES,
+          SHM_TOKEN_MAX_BYTES, &token, &len, error)
+      || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64,
+          &r->token_index, error)
+      || !shm_msg_get_u32 (body, "token_bytes", len, len, &r->token_bytes,
+          error))
+    goto failed;
+  memcpy (r->token, token, len);
+  return TRUE;
+
+failed:
+  shm_reply_clear (r);
+  return FALSE;
+}
+
+void
+shm_reply_clear (ShmReply * r)
+{
+  g_clear_pointer (&r->reason, g_free);
+}
+
+/* --- ready ----------------------------------------------------------------- */
+
+GVariant *
+shm_ready_encode (const ShmReady * r)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", r->session);
+  g_variant_dict_insert (&d, "wake", "u", (guint32) r->wake);
+  if (r->frames_inline)
+    g_variant_dict_insert (&d, "inline", "b", TRUE);
+  if (r->caps)
+    shm_caps_insert (&d, r->caps, r->caps_gen);
+  return g_variant_dict_end (&d);
+}
+
+gboolean
+shm_ready_decode (GVariant * body, ShmReady * r, GError ** error)
+{
+  guint32 wake;
+
+  memset (r, 0, sizeof *r);
+  if (!shm_msg_get_u64 (body, "session", 0, G_MAXUINT64, &r->session, error)
+      || !shm_msg_get_u32 (body, "wake", SHM_WAKE_FUTEX, SHM_WAKE_POLL,
+          &wake, error)
+      || !shm_msg_get_bool (body, "inline", &r->frames_inline, error)
+      || !shm_caps_lookup (body, FALSE, &r->caps, &r->caps_gen, error))
+    return FALSE;
+  if (r->caps && r->caps_gen == 0) {
+    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "field \"caps-gen\" is missing");
+    shm_ready_clear (r);
+    return FALSE;
+  }
+  r->wake = wake;
+  return TRUE;
+}
+
+void
+shm_ready_clear (ShmReady * r)
+{
+  g_clear_pointer (&r->caps, g_free);
+}
+
+/* --- small messages ---------------------------------------------------- */
+
+void
+shm_send_error (ShmConn * conn, const gchar * code, const gchar * message)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "code", "s", code);
+  g_variant_dict_insert (&d, "message", "s", message);
+  shm_conn_send (conn, SHM_MSG_ERROR, g_variant_dict_end (&d), NULL);
+}
+
+void
+shm_send_bye (ShmConn * conn, const gchar * message)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "message", "s", message);
+  shm_conn_send (conn, SHM_MSG_BYE, g_variant_dict_end (&d), NULL);
+}
+
+gboolean
+shm_send_doorbell (ShmConn * conn)
+{
+  return shm_conn_send (conn, SHM_MSG_DOORBELL, NULL, NULL);
+}
