@@ -425,8 +425,8 @@ post_too_small (GstShmSink * self, GstCaps * caps, guint64 max)
             "%" G_GSIZE_FORMAT "; %u slots of it need an area of %"
             G_GUINT64_FORMAT " bytes", self->area_path, max, str,
             GST_VIDEO_INFO_SIZE (&info), num_slots,
-            shm_geometry_size_needed (num_slots, GST_VIDEO_INFO_SIZE (&info),
-                0)), (NULL));
+            shm_sender_size_needed (self->sender,
+                GST_VIDEO_INFO_SIZE (&info))), (NULL));
   else
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("\"%s\" is too small: "
             "its slots hold frames of %" G_GUINT64_FORMAT " bytes, none of %s "

@@ -549,8 +549,8 @@ must_copy (GstShmSrc * self, const ShmRxFrame * f, gboolean convert)
   GST_OBJECT_UNLOCK (self);
   return !self->is_video || convert || mode == GST_SHM_SRC_READ_COPY
       || (f->from_bar && mode == GST_SHM_SRC_READ_AUTO)
-      || shm_rx_session_held (f->session) + 1
-      >= shm_rx_session_n_slots (f->session);
+      || shm_rx_session_held (f->session)
+      >= shm_rx_session_may_hold (f->session);
 }
 
 /* The frame as a buffer: in place, or copied.  Takes @f. */

@@ -51,7 +51,7 @@ G_BEGIN_DECLS
 #define SHM_RECORD_SIZE         256
 #define SHM_RELEASE_SIZE        16
 #define SHM_CHAN_HEAD_SIZE      256
-#define SHM_CHAN_DEPTH          32
+#define SHM_CHAN_DEPTH          16
 #define SHM_CHAN_MIN_DEPTH      2
 #define SHM_CHAN_MAX_DEPTH      256
 #define SHM_CHAN_STRIDE(depth) \

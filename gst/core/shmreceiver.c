@@ -242,10 +242,12 @@ shm_rx_session_held (ShmRxSession * s)
   return g_atomic_int_get (&s->held);
 }
 
+/* How many frames downstream may keep in place: all slots but one (the
+ * sender's), and no more than the channel has entries for releases. */
 guint
-shm_rx_session_n_slots (ShmRxSession * s)
+shm_rx_session_may_hold (ShmRxSession * s)
 {
-  return s->geo.n_slots;
+  return MIN (s->geo.n_slots, s->geo.chan_depth) - 1;
 }
 
 guint64

@@ -106,7 +106,7 @@ void shm_receiver_get_stats (ShmReceiver * rx, ShmReceiverStats * stats);
 
 void shm_rx_frame_hold (ShmRxFrame * frame);
 guint shm_rx_session_held (ShmRxSession * session);
-guint shm_rx_session_n_slots (ShmRxSession * session);
+guint shm_rx_session_may_hold (ShmRxSession * session);
 guint64 shm_rx_session_id (ShmRxSession * session);
 void shm_rx_frame_free (ShmRxFrame * frame);
 

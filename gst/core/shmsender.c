@@ -1152,6 +1152,15 @@ shm_sender_set_min_ready (ShmSender * s, guint min)
   g_mutex_unlock (&s->lock);
 }
 
+/* The size of an area that holds the slots for frames of @frame_size
+ * bytes (and the in-band rings, if they are used). */
+guint64
+shm_sender_size_needed (ShmSender * s, guint64 frame_size)
+{
+  return shm_geometry_size_needed (s->num_slots, frame_size,
+      s->ring ? SHM_RING_REGION_SIZE : 0);
+}
+
 /**
  * shm_sender_wait_ready:
  *

@@ -91,6 +91,7 @@ gboolean shm_sender_grow (ShmSender * sender, guint64 frame_size,
     GError ** error);
 ShmSlots *shm_sender_get_slots (ShmSender * sender);
 guint64 shm_sender_max_frame_size (ShmSender * sender);
+guint64 shm_sender_size_needed (ShmSender * sender, guint64 frame_size);
 void shm_sender_set_min_ready (ShmSender * sender, guint min);
 ShmSendResult shm_sender_wait_ready (ShmSender * sender);
 gboolean shm_sender_wait_hellos (ShmSender * sender, guint min, guint unlocks,

@@ -8,6 +8,12 @@
  *   2  the in-band rings (the input is written over the lane table and the
  *      ring indices and data of an area with rings; a receiver-side ring
  *      connection then reads what it finds)
+ *   3  a frame channel (the input is written over the indices, releases
+ *      and records of lane 0's channel; the receiver's side then reads and
+ *      checks every record it finds, the sender's side every release)
+ *
+ * Every message body a stream yields also goes through the handshake's
+ * decoders (hello, mmap, mmap-reply, ready, caps).
  *
  * Built with clang's -fsanitize=fuzzer it is a libFuzzer target (meson
  * option fuzzing=true).  Otherwise its main() runs the files it is given,
@@ -18,8 +24,11 @@
  */
 
 #include "shmarea.h"
+#include "shmchannel.h"
 #include "shmconn.h"
+#include "shmhandshake.h"
 #include "shmproto.h"
+#include "shmrecord.h"
 #include "shmring.h"
 
 #include <glib/gstdio.h>
@@ -29,7 +38,7 @@
 int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
 
 /* how many inputs got past the first checks, per kind */
-static guint n_messages, n_headers, n_ring_messages;
+static guint n_messages, n_headers, n_ring_messages, n_records;
 
 static ShmArea *area;
 static ShmGeometry geo;
@@ -62,6 +71,45 @@ teardown_area (void)
   g_free (area_path);
 }
 
+/* The handshake's decoders: whatever they accept is within its bounds. */
+static void
+use_handshake (GVariant * body)
+{
+  ShmHello h;
+  ShmMmapInfo m;
+  ShmReply r;
+  ShmReady rd;
+  gchar *caps = NULL;
+  guint32 gen;
+
+  if (shm_hello_decode (body, &h, NULL)) {
+    g_assert (h.version_min <= h.version_max);
+    g_assert (!h.caps || strlen (h.caps) <= SHM_MAX_CAPS);
+    shm_hello_clear (&h);
+  }
+  if (shm_mmap_decode (body, &m, NULL)) {
+    if (m.version >= SHM_PROTO_VERSION_MIN) {
+      g_assert (m.token_bytes >= SHM_TOKEN_MIN_BYTES
+          && m.token_bytes <= SHM_TOKEN_MAX_BYTES);
+      g_assert (m.lane < SHM_AREA_TOKEN_LANES);
+      g_assert (shm_geometry_validate (&m.geo, G_MAXUINT64, NULL));
+    }
+    shm_mmap_clear (&m);
+  }
+  if (shm_reply_decode (body, &r, NULL)) {
+    g_assert (r.want_inline || (r.token_bytes >= SHM_TOKEN_MIN_BYTES
+            && r.token_bytes <= SHM_TOKEN_MAX_BYTES));
+    shm_reply_clear (&r);
+  }
+  if (shm_ready_decode (body, &rd, NULL)) {
+    g_assert (rd.wake >= SHM_WAKE_FUTEX && rd.wake <= SHM_WAKE_POLL);
+    shm_ready_clear (&rd);
+  }
+  if (shm_caps_lookup (body, TRUE, &caps, &gen, NULL))
+    g_assert (caps && strlen (caps) <= SHM_MAX_CAPS);
+  g_free (caps);
+}
+
 static void
 use_body (GVariant * body)
 {
@@ -83,6 +131,7 @@ use_body (GVariant * body)
       NULL);
   shm_msg_has (body, "inline");
   shm_msg_get_text (body, "message");
+  use_handshake (body);
 }
 
 static void
@@ -179,6 +228,64 @@ fuzz_ring (const guint8 * data, gsize size)
   n_ring_messages += n;
 }
 
+/* A record the receiver accepted lies inside its slot, and its planes
+ * inside the frame. */
+static void
+check_accepted (const ShmRecord * r, const ShmFrameLayout * l)
+{
+  g_assert (r->slot < geo.n_slots);
+  g_assert (r->offset + r->size <= geo.slot_size);
+  for (guint p = 0; p < r->n_planes; p++) {
+    g_assert (r->plane_offset[p] <= r->size);
+    g_assert ((guint64) r->plane_stride[p] * l->rows[p] <= r->size
+        - r->plane_offset[p]);
+  }
+  n_records++;
+}
+
+static void
+fuzz_channel (const guint8 * data, gsize size)
+{
+  guint8 *chan = shm_area_channel (area, &geo, 0);
+  gsize room = geo.chan_stride;
+  ShmFrameLayout layout = { 0, };
+  guint8 bytes[SHM_RECORD_SIZE];
+  ShmChanRx rx;
+  ShmChanTx tx;
+  ShmRelease rel;
+  ShmRecord r;
+  guint32 pending;
+
+  /* a 32x32 NV12 stream: two planes, 32 and 16 rows */
+  layout.n_planes = 2;
+  layout.min_stride[0] = layout.min_stride[1] = 32;
+  layout.rows[0] = 32;
+  layout.rows[1] = 16;
+  memset (chan, 0, room);
+  memcpy (chan, data, MIN (size, room));
+  shm_chan_rx_init (&rx, chan, geo.chan_depth, 1);
+  for (guint i = 0; i < geo.chan_depth + 1; i++) {
+    if (!shm_chan_rx_pending (&rx, &pending, NULL) || pending == 0)
+      break;
+    g_assert (pending <= geo.chan_depth);
+    shm_chan_rx_peek (&rx, bytes);
+    if (shm_record_decode (bytes, &r, NULL) && r.type == SHM_RECORD_FRAME
+        && shm_record_check_frame (&r, geo.n_slots, geo.slot_size, &layout,
+            NULL))
+      check_accepted (&r, &layout);
+    shm_chan_rx_pop (&rx);
+  }
+  shm_chan_rx_clear (&rx);
+  /* the sender's side: what it reads of the releases */
+  tx.base = chan;
+  tx.depth = geo.chan_depth;
+  tx.rec_head = 0;
+  tx.rel_tail = 0;
+  tx.lane_gen = 1;
+  for (guint i = 0; i < geo.chan_depth + 1
+      && shm_chan_tx_take_release (&tx, &rel, NULL) > 0; i++);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
 {
@@ -186,21 +293,54 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
     setup_area ();
   if (size < 1)
     return 0;
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       fuzz_stream (data + 1, size - 1);
       break;
     case 1:
       fuzz_header (data + 1, size - 1);
       break;
-    default:
+    case 2:
       fuzz_ring (data + 1, size - 1);
+      break;
+    default:
+      fuzz_channel (data + 1, size - 1);
       break;
   }
   return 0;
 }
 
 #ifndef SHM_LIBFUZZER
+
+/* A channel with two frame records of a 32x32 NV12 stream (strides
+ * padded to 64) and a release. */
+static const guint8 *
+channel_seed (void)
+{
+  static guint8 chan[65536];
+  ShmRecord r = { 0, };
+  guint8 bytes[SHM_RECORD_SIZE];
+  ShmChanTx tx;
+  ShmChanRx rx;
+
+  g_assert (geo.chan_stride <= sizeof chan);
+  shm_chan_tx_init (&tx, chan, geo.chan_depth, 1);
+  r.type = SHM_RECORD_FRAME;
+  r.size = 64 * 48;
+  r.n_planes = 2;
+  r.plane_stride[0] = r.plane_stride[1] = 64;
+  r.plane_offset[1] = 64 * 32;
+  for (guint i = 0; i < 2; i++) {
+    r.seq = i;
+    r.slot = i;
+    shm_record_encode (&r, bytes);
+    shm_chan_tx_push (&tx, bytes);
+  }
+  shm_chan_rx_init (&rx, chan, geo.chan_depth, 1);
+  shm_chan_rx_release (&rx, 0, 0);
+  shm_chan_rx_clear (&rx);
+  return chan;
+}
 
 /* Valid inputs of each kind, for the mutations to start from. */
 static GBytes *
@@ -219,7 +359,20 @@ seed (guint kind)
   g_variant_dict_insert (&d, "caps", "s", "video/x-raw,format=BGRx");
   body = g_variant_ref_sink (g_variant_dict_end (&d));
   if (kind == 0) {
+    ShmHello h = { 2, 2, SHM_FEATURE_FUTEX, TRUE, "/dev/shm/x",
+      "video/x-raw,format=BGRx", "b00t"
+    };
+    ShmMmapInfo m = { 0, };
+    ShmReady r = { 1, FALSE, SHM_WAKE_FUTEX, "video/x-raw", 1 };
+    m.version = 2;
+    m.geo = geo;
+    m.file = "/dev/shm/x";
+    m.token_bytes = 16;
+    m.token_index = geo.token_offset;
     shm_msg_encode_into (a, SHM_MSG_HELLO, body, 0);
+    shm_msg_encode_into (a, SHM_MSG_HELLO, shm_hello_encode (&h), 0);
+    shm_msg_encode_into (a, SHM_MSG_MMAP, shm_mmap_encode (&m), 0);
+    shm_msg_encode_into (a, SHM_MSG_READY, shm_ready_encode (&r), 0);
     shm_msg_encode_into (a, SHM_MSG_PING, NULL, 0);
   } else if (kind == 1) {
     ShmArea *tmp;
@@ -231,6 +384,8 @@ seed (guint kind)
     g_byte_array_append (a, shm_area_get_data (tmp), 192);
     shm_area_unlink (tmp, NULL);
     shm_area_unref (tmp);
+  } else if (kind == 3) {
+    g_byte_array_append (a, channel_seed (), geo.chan_stride);
   } else {
     guint8 table[64] = { 0, };
     guint8 half[128] = { 0, };
@@ -254,14 +409,14 @@ main (int argc, char **argv)
   if (argc == 3 && g_str_equal (argv[1], "--random")) {
     guint n = atoi (argv[2]);
     GRand *rand = g_rand_new_with_seed (20261123);
-    GBytes *seeds[3];
+    GBytes *seeds[4];
 
     setup_area ();
-    for (guint k = 0; k < 3; k++)
+    for (guint k = 0; k < 4; k++)
       seeds[k] = seed (k);
     for (guint i = 0; i < n; i++) {
       gsize len;
-      const guint8 *s = g_bytes_get_data (seeds[i % 3], &len);
+      const guint8 *s = g_bytes_get_data (seeds[i % 4], &len);
       guint8 *buf = g_memdup2 (s, len);
       guint flips = 1 + g_rand_int_range (rand, 0, 16);
 
@@ -273,15 +428,28 @@ main (int argc, char **argv)
       LLVMFuzzerTestOneInput (buf, g_rand_int_range (rand, 1, len + 1));
       g_free (buf);
     }
-    for (guint k = 0; k < 3; k++)
+    for (guint k = 0; k < 4; k++)
       g_bytes_unref (seeds[k]);
     g_rand_free (rand);
     teardown_area ();
     g_print ("%u inputs: %u messages parsed, %u headers accepted, %u "
-        "messages read from rings\n", n, n_messages, n_headers,
-        n_ring_messages);
+        "messages read from rings, %u frame records accepted\n", n,
+        n_messages, n_headers, n_ring_messages, n_records);
     /* the mutations must leave some inputs valid, or nothing deep ran */
-    return n_messages && n_headers && n_ring_messages ? 0 : 1;
+    return n_messages && n_headers && n_ring_messages && n_records ? 0 : 1;
+  }
+  if (argc == 3 && g_str_equal (argv[1], "--write-corpus")) {
+    /* the seeds, as files: a libFuzzer corpus to start from */
+    setup_area ();
+    for (guint k = 0; k < 4; k++) {
+      g_autoptr (GBytes) b = seed (k);
+      g_autofree gchar *name = g_strdup_printf ("%s/seed-%u", argv[2], k);
+      if (!g_file_set_contents (name, g_bytes_get_data (b, NULL),
+              g_bytes_get_size (b), NULL))
+        return 2;
+    }
+    teardown_area ();
+    return 0;
   }
   for (gint i = 1; i < argc; i++) {
     gchar *contents;

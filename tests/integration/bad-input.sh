@@ -92,12 +92,12 @@ too-small)
   # (the error comes with the caps, in the streaming thread: gst-launch-1.0
   # 1.22 can miss an error posted before its main loop runs, so this case
   # runs the pipeline from a program with a bus watch)
-  truncate -s 760000 "$P"
+  truncate -s 400000 "$P"
   run sink "$peer" send --path "$P" --frames 1 --no-wait
   expect_rc sink 1
-  expect_log sink "\"$P\" is too small: its slots hold frames of 28672 bytes, video/x-raw"
-  expect_log sink "needs 307200; 4 slots of it need an area of 1871872 bytes"
-  [ "$(stat -c %s "$P")" = 760000 ] || fail "the file was resized"
+  expect_log sink "\"$P\" is too small: its slots hold frames of 8192 bytes, video/x-raw"
+  expect_log sink "needs 307200; 4 slots of it need an area of 1593344 bytes"
+  [ "$(stat -c %s "$P")" = 400000 ] || fail "the file was resized"
   ;;
 
 foreign-file)

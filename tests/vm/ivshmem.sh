@@ -162,8 +162,8 @@ guest-bad-input)
   expect_match bad "is a BAR of PCI device [0-9a-f:.]+, which is not an ivshmem device \(vendor:device [0-9a-f]{4}:[0-9a-f]{4}, expected 1af4:1110\)"
   expect_match bad "SRC-RC=(1|255)"
   expect_log bad "SEND-RC=1"
-  expect_log bad "ERROR from sink: \"$BAR\" is too small: its slots hold frames of 110592 bytes, video/x-raw, format=(string)BGRx, width=(int)1280, height=(int)720"
-  expect_log bad "needs 3686400; 4 slots of it need an area of 14815232 bytes"
+  expect_log bad "ERROR from sink: \"$BAR\" is too small: its slots hold frames of 36864 bytes, video/x-raw, format=(string)BGRx, width=(int)1280, height=(int)720"
+  expect_log bad "needs 3686400; 4 slots of it need an area of 15642624 bytes"
   ;;
 
 demo)

@@ -27,14 +27,14 @@ test_geometry (void)
   g_autoptr (GError) err = NULL;
   guint64 need = shm_geometry_size_needed (4, 1000, 0);
 
-  /* header + token region + 64 channels (32 records of 256 bytes and 32
+  /* header + token region + 64 channels (16 records of 256 bytes and 16
    * releases of 16 after 256 bytes of indices, each) + 4 pages */
-  g_assert_cmpuint (need, ==, 4096 + 65536 + 64 * (256 + 32 * (256 + 16))
+  g_assert_cmpuint (need, ==, 4096 + 65536 + 64 * (256 + 16 * (256 + 16))
       + 4 * 4096);
   g_assert_true (shm_geometry_compute (&g, need, 4, 1000, 0, &err));
   g_assert_cmpuint (g.chan_offset, ==, 4096 + 65536);
-  g_assert_cmpuint (g.chan_stride, ==, 8960);
-  g_assert_cmpuint (g.chan_depth, ==, 32);
+  g_assert_cmpuint (g.chan_stride, ==, 4608);
+  g_assert_cmpuint (g.chan_depth, ==, 16);
   g_assert_true (shm_geometry_compute (&g, need, 4, 1000, 0, &err));
   g_assert_no_error (err);
   g_assert_cmpuint (g.slot_size, ==, 4096);
@@ -50,7 +50,7 @@ test_geometry (void)
   /* too small: the message says exactly what is needed */
   g_assert_false (shm_geometry_compute (&g, need - 1, 4, 1000, 0, &err));
   g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL);
-  g_assert_nonnull (strstr (err->message, "need 659456 bytes"));
+  g_assert_nonnull (strstr (err->message, "need 380928 bytes"));
   g_clear_error (&err);
 
   /* slot counts and sizes out of range */
