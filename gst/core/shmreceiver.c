@@ -139,6 +139,7 @@ struct _ShmReceiver
   guint32 applied_gen;
   ShmFrameLayout layout;
   guint64 next_seq;
+  gboolean have_seq;
   gboolean discont;
   gint64 caps_wait_since;
   FrameClock clock;
@@ -1073,7 +1074,7 @@ shm_receiver_start (ShmReceiver * rx)
   g_mutex_unlock (&rx->lock);
   rx->applied_epoch = 0;
   rx->applied_gen = 0;
-  rx->next_seq = 0;
+  rx->have_seq = FALSE;
   rx->discont = FALSE;
   memset (&rx->clock, 0, sizeof rx->clock);
 
@@ -1402,9 +1403,10 @@ make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
     f->in_area = TRUE;
     f->from_bar = s->bar;
   }
-  f->discont = rx->discont || (rx->next_seq && rec->seq != rx->next_seq);
+  f->discont = rx->discont || (rx->have_seq && rec->seq != rx->next_seq);
   rx->discont = FALSE;
   rx->next_seq = rec->seq + 1;
+  rx->have_seq = TRUE;
   rx->stats.frames_received++;
   if (s->same_boot)
     rx->stats.last_latency_ns = g_get_monotonic_time () * NS_PER_US

@@ -1261,6 +1261,15 @@ shm_sender_set_timeouts (ShmSender * s, gint64 slot_timeout_us,
   g_mutex_unlock (&s->lock);
 }
 
+/* The number of the next frame (tests start it near the wrap). */
+void
+shm_sender_set_next_seq (ShmSender * s, guint64 seq)
+{
+  g_mutex_lock (&s->lock);
+  s->seq = seq;
+  g_mutex_unlock (&s->lock);
+}
+
 void
 shm_sender_count_drop (ShmSender * s)
 {
@@ -1374,7 +1383,7 @@ static guint64
 choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
     guint * n_inline)
 {
-  guint64 lanes = 0, live = 0, oldest, bit;
+  guint64 lanes = 0, live = 0, age, bit;
   guint live_max = MAX (1, s->geo.n_slots - 2);
   gint lag;
 
@@ -1399,8 +1408,8 @@ choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
       live |= bit;
   }
   if (s->n_ready > 1 && live && shm_slots_count_free (slots) == 0) {
-    lag = shm_slots_furthest_behind (slots, live, &oldest);
-    if (lag >= 0 && seq - oldest >= s->geo.n_slots - 1) {
+    lag = shm_slots_furthest_behind (slots, live, seq, &age);
+    if (lag >= 0 && age >= s->geo.n_slots - 1) {
       lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
       s->stats.frames_skipped++;
     }

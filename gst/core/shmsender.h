@@ -101,6 +101,7 @@ void shm_sender_wake_waits (ShmSender * sender);
 ShmSendResult shm_sender_send (ShmSender * sender, ShmSlots * slots,
     ShmRecord * record, gboolean copied);
 void shm_sender_count_drop (ShmSender * sender);
+void shm_sender_set_next_seq (ShmSender * sender, guint64 seq);
 void shm_sender_send_eos (ShmSender * sender);
 void shm_sender_set_flushing (ShmSender * sender, gboolean flushing);
 const gint *shm_sender_flushing_flag (ShmSender * sender);

@@ -388,25 +388,28 @@ shm_slots_publish (ShmSlots * slots, guint64 lanes, const ShmRecord * record)
 /**
  * shm_slots_furthest_behind:
  * @lanes: the receivers to consider
- * @oldest: (out): the frame number it holds
+ * @seq: the frame about to be published
+ * @age: (out): how many frames older than @seq the oldest frame it holds is
  *
  * Returns: the lane of @lanes that holds the oldest frame, or -1 when none
- * holds any.
+ * holds any.  (Ages are differences modulo 2^64: a sequence number that
+ * wraps keeps its order.)
  */
 gint
-shm_slots_furthest_behind (ShmSlots * slots, guint64 lanes, guint64 * oldest)
+shm_slots_furthest_behind (ShmSlots * slots, guint64 lanes, guint64 seq,
+    guint64 * age)
 {
   gint found = -1;
 
-  *oldest = G_MAXUINT64;
+  *age = 0;
   g_mutex_lock (&slots->lock);
   for (guint lane = 0; lane < SHM_AREA_TOKEN_LANES; lane++) {
     Lane *l = &slots->lanes[lane];
     if (!(lanes & (G_GUINT64_CONSTANT (1) << lane)) || !l->open)
       continue;
     for (guint i = 0; i < slots->geo.chan_depth; i++) {
-      if (l->flight[i].used && l->flight[i].seq < *oldest) {
-        *oldest = l->flight[i].seq;
+      if (l->flight[i].used && seq - l->flight[i].seq > *age) {
+        *age = seq - l->flight[i].seq;
         found = lane;
       }
     }

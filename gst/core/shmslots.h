@@ -58,7 +58,7 @@ guint32 shm_slots_lane_queued (ShmSlots * slots, guint lane);
 guint64 shm_slots_publish (ShmSlots * slots, guint64 lanes,
     const ShmRecord * record);
 gint shm_slots_furthest_behind (ShmSlots * slots, guint64 lanes,
-    guint64 * oldest);
+    guint64 seq, guint64 * age);
 guint32 *shm_slots_lane_bell (ShmSlots * slots, guint lane);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ShmSlots, shm_slots_unref);
