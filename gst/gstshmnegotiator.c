@@ -237,6 +237,86 @@ gst_shm_negotiator_sysmem (GstCaps * caps)
   return out;
 }
 
+/**
+ * gst_shm_negotiator_fit:
+ * @caps: (transfer full)
+ * @max: the largest frame a slot holds (0: any)
+ *
+ * Returns: (transfer full): @caps without the raw video formats whose
+ * frames (of a fixed size, in the slots' layout) do not fit @max bytes.
+ */
+GstCaps *
+gst_shm_negotiator_fit (GstCaps * caps, guint64 max)
+{
+  GstCaps *out;
+
+  if (max == 0 || gst_caps_is_any (caps))
+    return caps;
+  out = gst_caps_new_empty ();
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    GstStructure *s = gst_structure_copy (gst_caps_get_structure (caps, i));
+    GstCapsFeatures *f = gst_caps_features_copy (gst_caps_get_features (caps,
+            i));
+    const GValue *fmt = gst_structure_get_value (s, "format");
+    gint w, h;
+
+    if (gst_structure_has_name (s, "video/x-raw") && fmt
+        && gst_structure_get_int (s, "width", &w)
+        && gst_structure_get_int (s, "height", &h)) {
+      GValue list = G_VALUE_INIT;
+      guint n = GST_VALUE_HOLDS_LIST (fmt) ? gst_value_list_get_size (fmt) : 1;
+
+      g_value_init (&list, GST_TYPE_LIST);
+      for (guint k = 0; k < n; k++) {
+        const GValue *v = GST_VALUE_HOLDS_LIST (fmt)
+            ? gst_value_list_get_value (fmt, k) : fmt;
+        GstVideoInfo info;
+        if (!G_VALUE_HOLDS_STRING (v))
+          continue;
+        gst_video_info_init (&info);
+        if (gst_video_info_set_format (&info,
+                gst_video_format_from_string (g_value_get_string (v)), w, h)
+            && gst_shm_video_info_align (&info) && info.size <= max)
+          gst_value_list_append_value (&list, v);
+      }
+      if (gst_value_list_get_size (&list) == 0) {
+        g_value_unset (&list);
+        gst_structure_free (s);
+        gst_caps_features_free (f);
+        continue;
+      }
+      if (gst_value_list_get_size (&list) == 1)
+        gst_structure_set_value (s, "format", gst_value_list_get_value (&list,
+                0));
+      else
+        gst_structure_set_value (s, "format", &list);
+      g_value_unset (&list);
+    }
+    out = gst_caps_merge_structure_full (out, s, f);
+  }
+  gst_caps_unref (caps);
+  return out;
+}
+
+/* --- video layout ------------------------------------------------------- */
+
+/**
+ * gst_shm_video_info_align:
+ *
+ * Pads strides to GST_SHM_STRIDE_ALIGN bytes (for formats whose planes can
+ * be padded) and recomputes offsets and size.
+ */
+gboolean
+gst_shm_video_info_align (GstVideoInfo * info)
+{
+  GstVideoAlignment align;
+
+  gst_video_alignment_reset (&align);
+  for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
+    align.stride_align[i] = GST_SHM_STRIDE_ALIGN - 1;
+  return gst_video_info_align (info, &align);
+}
+
 /* --- receivers ------------------------------------------------------------ */
 
 static gint

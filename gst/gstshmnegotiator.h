@@ -7,6 +7,7 @@
 #define __GST_SHM_NEGOTIATOR_H__
 
 #include <gst/gst.h>
+#include <gst/video/video.h>
 
 G_BEGIN_DECLS
 
@@ -38,6 +39,11 @@ gchar *gst_shm_negotiator_serialize (GstCaps * caps);
 GstCaps *gst_shm_negotiator_parse (const gchar * str, gboolean stream,
     GError ** error);
 GstCaps *gst_shm_negotiator_sysmem (GstCaps * caps);
+GstCaps *gst_shm_negotiator_fit (GstCaps * caps, guint64 max);
+
+/* Video layout used for slots: strides aligned for SIMD. */
+#define GST_SHM_STRIDE_ALIGN 64
+gboolean gst_shm_video_info_align (GstVideoInfo * info);
 
 /* receivers (sink) */
 void gst_shm_negotiator_set_receiver (GstShmNegotiator * n, gconstpointer id,

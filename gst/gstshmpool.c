@@ -8,6 +8,7 @@
 #endif
 
 #include "gstshmpool.h"
+#include "gstshmnegotiator.h"
 #include "gstshmutil.h"
 
 #include <string.h>
@@ -175,25 +176,6 @@ gst_shm_slot_memory_get_slot (GstMemory * mem, ShmSlots ** slots,
   *slot = root->slot;
   *offset = mem->offset;
   return TRUE;
-}
-
-/* --- video layout ------------------------------------------------------- */
-
-/**
- * gst_shm_video_info_align:
- *
- * Pads strides to GST_SHM_STRIDE_ALIGN bytes (for formats whose planes can
- * be padded) and recomputes offsets and size.
- */
-gboolean
-gst_shm_video_info_align (GstVideoInfo * info)
-{
-  GstVideoAlignment align;
-
-  gst_video_alignment_reset (&align);
-  for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
-    align.stride_align[i] = GST_SHM_STRIDE_ALIGN - 1;
-  return gst_video_info_align (info, &align);
 }
 
 /* --- pool --------------------------------------------------------------- */

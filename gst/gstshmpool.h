@@ -31,9 +31,6 @@ G_DECLARE_FINAL_TYPE (GstShmPool, gst_shm_pool, GST, SHM_POOL, GstBufferPool);
 GstBufferPool *gst_shm_pool_new (ShmSlots * slots);
 ShmSlots *gst_shm_pool_get_slots (GstShmPool * pool);
 
-/* Video layout used for slots: strides aligned for SIMD. */
-#define GST_SHM_STRIDE_ALIGN 64
-gboolean gst_shm_video_info_align (GstVideoInfo * info);
 
 G_END_DECLS
 

@@ -77,27 +77,17 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define DEFAULT_WAIT_FOR_RECEIVER TRUE
 #define DEFAULT_MIN_RECEIVERS 1
 #define DEFAULT_SLOT_TIMEOUT GST_SECOND
-#define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
-#define DEFAULT_ALLOW_SYMLINK FALSE
-#define DEFAULT_INLINE_FALLBACK TRUE
 /* Slot size for caps whose frame size is not known (not raw video). */
 #define DEFAULT_UNKNOWN_FRAME_SIZE (1024 * 1024)
 
 enum
 {
-  PROP_0,
-  PROP_PATH,
-  PROP_CONTROL,
-  PROP_NUM_SLOTS,
+  PROP_NUM_SLOTS = GST_SHM_PROP_FIRST_OWN,
   PROP_SIZE,
   PROP_MODE,
   PROP_WAIT_FOR_RECEIVER,
   PROP_MIN_RECEIVERS,
   PROP_SLOT_TIMEOUT,
-  PROP_PEER_TIMEOUT,
-  PROP_ALLOW_SYMLINK,
-  PROP_INLINE_FALLBACK,
-  PROP_STATS,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -108,17 +98,13 @@ struct _GstShmSink
   GstBaseSink parent;
 
   /* properties: GST_OBJECT_LOCK */
-  gchar *path;
-  gchar *control;
+  GstShmProps props;
   guint num_slots;
   guint64 size;
   guint mode;
   gboolean wait_for_receiver;
   guint min_receivers;
   GstClockTime slot_timeout;
-  GstClockTime peer_timeout;
-  gboolean allow_symlink;
-  gboolean inline_fallback;
 
   /* created in start, freed in stop (streaming and control threads use it
    * in between) */
@@ -144,6 +130,58 @@ G_DEFINE_TYPE (GstShmSink, gst_shm_sink, GST_TYPE_BASE_SINK);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
     GST_TYPE_SHM_SINK,
     GST_DEBUG_CATEGORY_INIT (gst_shm_sink_debug, "shmsink", 0, "gst-shm sink"));
+
+/**
+ * GstShmSink:path:
+ *
+ * The shared memory file: a file in /dev/shm (created when missing), the
+ * backing file of a QEMU ivshmem device on the host (used as it is), or,
+ * in a guest, BAR 2 of the ivshmem device:
+ * /sys/bus/pci/devices/0000:00:04.0/resource2_wc.  In a guest,
+ * ivshmem:N names BAR 2 of the Nth ivshmem device (PCI id 1af4:1110,
+ * counted from 0 in PCI address order) and ivshmem:0000:00:04.0 the one
+ * at that address.  A disabled device is enabled (root only; otherwise
+ * the error says the command to run).
+ */
+/**
+ * GstShmSink:control:
+ *
+ * Where receivers connect: unix:PATH, tcp:HOST:PORT, vsock:CID:PORT
+ * (CID "any" to listen on every CID), or ring for the in-band control
+ * rings inside the area itself (no socket at all: two guests on one
+ * ivshmem device).  By default, the unix socket PATH.sock beside the area
+ * file, and ring for a PCI BAR path.  Whatever carries the control
+ * messages, frames and their releases go through the area; a receiver
+ * that sleeps is woken with a futex when both sides run on one kernel, a
+ * doorbell message over the connection otherwise, and in ring mode (no
+ * interrupts) it looks along the frame clock.
+ */
+/**
+ * GstShmSink:inline-fallback:
+ *
+ * When a receiver connected over TCP or vsock does not map the same
+ * memory (the token check fails: it runs on another machine), send it the
+ * bytes of each frame through the connection instead, with a warning on
+ * the bus (stats: frames-inline).  Such a connection holds at most two
+ * frames: a non-live receiver (is-live=false) paces the sender as it
+ * does in shared memory (a wait of at most #GstShmSink:slot-timeout for
+ * room, then frames skipped until it catches up); a live one that is
+ * behind misses frames (frames-skipped).  When FALSE,
+ * the failed check is an error, as it always is over a unix socket or the
+ * in-band rings.
+ */
+/**
+ * GstShmSink:stats:
+ *
+ * frames-rendered, frames-sent, frames-zero-copy (announced in place),
+ * frames-copied and bytes-copied (copied into a slot), frames-dropped
+ * (no free slot), frames-unsent (no receiver), frames-skipped (frames
+ * a lagging receiver missed), frames-inline (frames sent through a
+ * connection, see #GstShmSink:inline-fallback), doorbells (wake-ups sent
+ * as doorbell messages, to receivers on another kernel), receivers (ready
+ * now), receivers-connected, sessions, area-size, n-slots, slot-size; and
+ * GstBaseSink's average-rate, dropped and rendered.
+ */
 
 /* --- the engine's callbacks ------------------------------------------------ */
 
@@ -198,27 +236,11 @@ on_gone (ShmSender * sender, ShmPeer * peer, gpointer user_data)
   gst_shm_negotiator_remove_receiver (self->negotiator, peer);
 }
 
-static void
-on_peer_event (ShmSender * sender, const gchar * event, const gchar * peer,
-    guint64 session, const gchar * reason, gpointer user_data)
-{
-  GST_INFO_OBJECT (user_data, "receiver %s %s: %s", peer, event,
-      reason ? reason : "");
-  gst_shm_post_peer_message (user_data, event, peer, session, reason);
-}
-
-static void
-on_message (ShmSender * sender, gboolean fatal, const GError * error,
-    const gchar * debug, gpointer user_data)
-{
-  gst_shm_post_error (user_data, fatal, error, debug);
-}
-
 static const ShmSenderCallbacks sender_callbacks = {
   on_accepts,
   on_gone,
-  on_peer_event,
-  on_message,
+  gst_shm_on_peer_event,
+  gst_shm_on_message,
 };
 
 /* --- GstBaseSink ---------------------------------------------------------- */
@@ -246,11 +268,11 @@ new_sender (GstShmSink * self, const gchar * path, const gchar * control)
   c.num_slots = self->num_slots;
   c.size = self->size;
   c.mode = self->mode;
-  c.allow_symlink = self->allow_symlink;
-  c.inline_fallback = self->inline_fallback;
+  c.allow_symlink = self->props.allow_symlink;
+  c.inline_fallback = self->props.inline_fallback;
   c.slot_timeout_us = GST_CLOCK_TIME_IS_VALID (self->slot_timeout)
       ? (gint64) (self->slot_timeout / GST_USECOND) : -1;
-  c.peer_timeout_us = self->peer_timeout / GST_USECOND;
+  c.peer_timeout_us = self->props.peer_timeout / GST_USECOND;
   c.features = SHM_FEATURES_KNOWN;
   GST_OBJECT_UNLOCK (self);
   sender = shm_sender_new (&c, &sender_callbacks, self);
@@ -263,26 +285,15 @@ gst_shm_sink_start (GstBaseSink * bsink)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
   g_autoptr (GError) err = NULL;
-  g_autofree gchar *prop = NULL, *path = NULL, *control = NULL;
+  g_autofree gchar *path = NULL, *control = NULL;
   ShmBarKind bar;
 
   GST_OBJECT_LOCK (self);
-  prop = g_strdup (self->path);
-  control = g_strdup (self->control);
   self->conflict_posted = self->warned_drop = FALSE;
   GST_OBJECT_UNLOCK (self);
-
-  if (prop == NULL || *prop == '\0') {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("No path set: set the \"path\" property to the shared memory file, "
-            "e.g. path=/dev/shm/NAME."), (NULL));
+  if (!gst_shm_props_resolve (GST_ELEMENT (self), &self->props,
+          &gst_shm_sink_texts, &path, &control, &bar))
     return FALSE;
-  }
-  path = gst_shm_prepare_path (GST_ELEMENT (self), prop, &bar);
-  if (!path)
-    return FALSE;
-  if (!control)
-    control = gst_shm_default_control (path, bar);
   self->sender = new_sender (self, path, control);
   if (!shm_sender_start (self->sender, &err)) {
     gst_shm_post_error (GST_ELEMENT (self), TRUE, err, NULL);
@@ -349,61 +360,6 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   GST_DEBUG_OBJECT (self, "caps %" GST_PTR_FORMAT ", frames of %"
       G_GUINT64_FORMAT " bytes", caps, size);
   return TRUE;
-}
-
-/* Drops the raw video formats whose frames (of a fixed size) do not fit
- * @max bytes. */
-static GstCaps *
-fit_frame_size (GstCaps * caps, guint64 max)
-{
-  GstCaps *out;
-
-  if (max == 0 || gst_caps_is_any (caps))
-    return caps;
-  out = gst_caps_new_empty ();
-  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
-    GstStructure *s = gst_structure_copy (gst_caps_get_structure (caps, i));
-    GstCapsFeatures *f = gst_caps_features_copy (gst_caps_get_features (caps,
-            i));
-    const GValue *fmt = gst_structure_get_value (s, "format");
-    gint w, h;
-
-    if (gst_structure_has_name (s, "video/x-raw") && fmt
-        && gst_structure_get_int (s, "width", &w)
-        && gst_structure_get_int (s, "height", &h)) {
-      GValue list = G_VALUE_INIT;
-      guint n = GST_VALUE_HOLDS_LIST (fmt) ? gst_value_list_get_size (fmt) : 1;
-
-      g_value_init (&list, GST_TYPE_LIST);
-      for (guint k = 0; k < n; k++) {
-        const GValue *v = GST_VALUE_HOLDS_LIST (fmt)
-            ? gst_value_list_get_value (fmt, k) : fmt;
-        GstVideoInfo info;
-        if (!G_VALUE_HOLDS_STRING (v))
-          continue;
-        gst_video_info_init (&info);
-        if (gst_video_info_set_format (&info,
-                gst_video_format_from_string (g_value_get_string (v)), w, h)
-            && gst_shm_video_info_align (&info) && info.size <= max)
-          gst_value_list_append_value (&list, v);
-      }
-      if (gst_value_list_get_size (&list) == 0) {
-        g_value_unset (&list);
-        gst_structure_free (s);
-        gst_caps_features_free (f);
-        continue;
-      }
-      if (gst_value_list_get_size (&list) == 1)
-        gst_structure_set_value (s, "format", gst_value_list_get_value (&list,
-                0));
-      else
-        gst_structure_set_value (s, "format", &list);
-      g_value_unset (&list);
-    }
-    out = gst_caps_merge_structure_full (out, s, f);
-  }
-  gst_caps_unref (caps);
-  return out;
 }
 
 /* None of @caps fits an area shmsink may not grow: says what would. */
@@ -506,7 +462,7 @@ gst_shm_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
   }
   if (!max || gst_caps_is_empty (caps))
     return caps;
-  fit = fit_frame_size (gst_caps_ref (caps), max);
+  fit = gst_shm_negotiator_fit (gst_caps_ref (caps), max);
   if (gst_caps_is_empty (fit))
     post_too_small (self, caps, max);
   gst_caps_unref (caps);
@@ -552,27 +508,6 @@ gst_shm_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
   return TRUE;
 }
 
-/* Sender's timestamp on CLOCK_MONOTONIC at which the frame is due. */
-static guint64
-to_monotonic (GstShmSink * self, GstClockTime ts, GstClockTime base_time,
-    GstClockTime latency, GstClockTimeDiff diff)
-{
-  GstSegment *segment = &GST_BASE_SINK (self)->segment;
-  guint64 rt;
-  gint sign;
-  gint64 t;
-
-  if (!GST_CLOCK_TIME_IS_VALID (ts) || !GST_CLOCK_TIME_IS_VALID (base_time))
-    return G_MAXUINT64;
-  sign = gst_segment_to_running_time_full (segment, GST_FORMAT_TIME, ts, &rt);
-  if (sign == 0)
-    return G_MAXUINT64;
-  t = sign > 0 ? (gint64) (base_time + rt) : (gint64) base_time - (gint64) rt;
-  t += GST_CLOCK_TIME_IS_VALID (latency) ? (gint64) latency : 0;
-  t += diff;
-  return t < 0 ? 0 : (guint64) t;
-}
-
 static void
 record_times (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
 {
@@ -592,10 +527,10 @@ record_times (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
   r->pts = gst_shm_time_to_wire (GST_BUFFER_PTS (buf));
   r->dts = gst_shm_time_to_wire (GST_BUFFER_DTS (buf));
   r->duration = gst_shm_time_to_wire (GST_BUFFER_DURATION (buf));
-  r->mono_pts = to_monotonic (self, GST_BUFFER_PTS (buf), base_time, latency,
-      diff);
-  r->mono_dts = to_monotonic (self, GST_BUFFER_DTS (buf), base_time, latency,
-      diff);
+  r->mono_pts = gst_shm_to_monotonic (&GST_BASE_SINK (self)->segment,
+      GST_BUFFER_PTS (buf), base_time, latency, diff);
+  r->mono_dts = gst_shm_to_monotonic (&GST_BASE_SINK (self)->segment,
+      GST_BUFFER_DTS (buf), base_time, latency, diff);
   r->buffer_offset = GST_BUFFER_OFFSET (buf);
   r->buffer_offset_end = GST_BUFFER_OFFSET_END (buf);
   r->buffer_flags = gst_shm_flags_to_wire (GST_BUFFER_FLAGS (buf));
@@ -749,18 +684,25 @@ gst_shm_sink_event (GstBaseSink * bsink, GstEvent * event)
   return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
 }
 
+/* unlock() and unlock_stop(): every wait of the streaming thread (for a
+ * receiver, a slot, room in a channel) ends, or may wait again. */
+static gboolean
+set_flushing (GstBaseSink * bsink, gboolean flushing)
+{
+  shm_sender_set_flushing (GST_SHM_SINK (bsink)->sender, flushing);
+  return TRUE;
+}
+
 static gboolean
 gst_shm_sink_unlock (GstBaseSink * bsink)
 {
-  shm_sender_set_flushing (GST_SHM_SINK (bsink)->sender, TRUE);
-  return TRUE;
+  return set_flushing (bsink, TRUE);
 }
 
 static gboolean
 gst_shm_sink_unlock_stop (GstBaseSink * bsink)
 {
-  shm_sender_set_flushing (GST_SHM_SINK (bsink)->sender, FALSE);
-  return TRUE;
+  return set_flushing (bsink, FALSE);
 }
 
 static GstStateChangeReturn
@@ -801,8 +743,9 @@ gst_shm_sink_set_clock (GstElement * element, GstClock * clock)
 /* --- GObject ------------------------------------------------------------- */
 
 static GstStructure *
-get_stats (GstShmSink * self)
+get_stats (GObject * object)
 {
+  GstShmSink *self = GST_SHM_SINK (object);
   GstStructure *s = gst_base_sink_get_stats (GST_BASE_SINK (self));
   ShmSenderStats st = { 0, };
 
@@ -831,21 +774,10 @@ get_stats (GstShmSink * self)
 
 /* Properties that may change while running. */
 static void
-set_running_property (GstShmSink * self, guint prop_id, const GValue * value)
+running_property_changed (GObject * object, guint prop_id)
 {
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_WAIT_FOR_RECEIVER:
-      self->wait_for_receiver = g_value_get_boolean (value);
-      break;
-    case PROP_MIN_RECEIVERS:
-      self->min_receivers = g_value_get_uint (value);
-      break;
-    case PROP_PEER_TIMEOUT:
-      self->peer_timeout = g_value_get_uint64 (value);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
+  GstShmSink *self = GST_SHM_SINK (object);
+
   if (!self->sender)
     return;
   shm_sender_set_min_ready (self->sender, min_ready (self));
@@ -853,31 +785,18 @@ set_running_property (GstShmSink * self, guint prop_id, const GValue * value)
   GST_OBJECT_LOCK (self);
   shm_sender_set_timeouts (self->sender, GST_CLOCK_TIME_IS_VALID
       (self->slot_timeout) ? (gint64) (self->slot_timeout / GST_USECOND) : -1,
-      self->peer_timeout / GST_USECOND);
+      self->props.peer_timeout / GST_USECOND);
   GST_OBJECT_UNLOCK (self);
 }
 
 static void
-gst_shm_sink_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+set_own_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
-  if (prop_id == PROP_WAIT_FOR_RECEIVER || prop_id == PROP_MIN_RECEIVERS
-      || prop_id == PROP_PEER_TIMEOUT) {
-    set_running_property (self, prop_id, value);
-    return;
-  }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_PATH:
-      g_free (self->path);
-      self->path = g_value_dup_string (value);
-      break;
-    case PROP_CONTROL:
-      g_free (self->control);
-      self->control = g_value_dup_string (value);
-      break;
     case PROP_NUM_SLOTS:
       self->num_slots = g_value_get_uint (value);
       break;
@@ -887,40 +806,31 @@ gst_shm_sink_set_property (GObject * object, guint prop_id,
     case PROP_MODE:
       self->mode = g_value_get_uint (value);
       break;
+    case PROP_WAIT_FOR_RECEIVER:
+      self->wait_for_receiver = g_value_get_boolean (value);
+      break;
+    case PROP_MIN_RECEIVERS:
+      self->min_receivers = g_value_get_uint (value);
+      break;
     case PROP_SLOT_TIMEOUT:
       self->slot_timeout = g_value_get_uint64 (value);
-      break;
-    case PROP_ALLOW_SYMLINK:
-      self->allow_symlink = g_value_get_boolean (value);
-      break;
-    case PROP_INLINE_FALLBACK:
-      self->inline_fallback = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
+  running_property_changed (object, prop_id);
 }
 
 static void
-gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
+get_own_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
-  if (prop_id == PROP_STATS) {
-    g_value_take_boxed (value, get_stats (self));
-    return;
-  }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_PATH:
-      g_value_set_string (value, self->path);
-      break;
-    case PROP_CONTROL:
-      g_value_set_string (value, self->control);
-      break;
     case PROP_NUM_SLOTS:
       g_value_set_uint (value, self->num_slots);
       break;
@@ -939,15 +849,6 @@ gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_SLOT_TIMEOUT:
       g_value_set_uint64 (value, self->slot_timeout);
       break;
-    case PROP_PEER_TIMEOUT:
-      g_value_set_uint64 (value, self->peer_timeout);
-      break;
-    case PROP_ALLOW_SYMLINK:
-      g_value_set_boolean (value, self->allow_symlink);
-      break;
-    case PROP_INLINE_FALLBACK:
-      g_value_set_boolean (value, self->inline_fallback);
-      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -955,15 +856,23 @@ gst_shm_sink_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_UNLOCK (self);
 }
 
+static const GstShmPropClass prop_class = {
+  &gst_shm_sink_texts,
+  G_STRUCT_OFFSET (GstShmSink, props),
+  get_stats,
+  set_own_property,
+  get_own_property,
+  running_property_changed,
+};
+
 static void
 gst_shm_sink_finalize (GObject * object)
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
-  g_free (self->path);
-  g_free (self->control);
   g_free (self->area_path);
   gst_shm_negotiator_free (self->negotiator);
+  gst_shm_props_clear (&self->props);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -971,15 +880,13 @@ static void
 gst_shm_sink_init (GstShmSink * self)
 {
   self->negotiator = gst_shm_negotiator_new ();
+  gst_shm_props_init (&self->props);
   self->num_slots = DEFAULT_NUM_SLOTS;
   self->size = DEFAULT_SIZE;
   self->mode = DEFAULT_MODE;
   self->wait_for_receiver = DEFAULT_WAIT_FOR_RECEIVER;
   self->min_receivers = DEFAULT_MIN_RECEIVERS;
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
-  self->peer_timeout = DEFAULT_PEER_TIMEOUT;
-  self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
-  self->inline_fallback = DEFAULT_INLINE_FALLBACK;
   /* A last sample would pin a slot after every frame. */
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
   /* Rendering is an announcement of a few microseconds: no deadline to
@@ -989,170 +896,86 @@ gst_shm_sink_init (GstShmSink * self)
 }
 
 static void
-gst_shm_sink_class_init (GstShmSinkClass * klass)
+install_own_properties (GObjectClass * gobject_class)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS (klass);
   const GParamFlags ready = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
       | GST_PARAM_MUTABLE_READY;
-
-  gobject_class->set_property = gst_shm_sink_set_property;
-  gobject_class->get_property = gst_shm_sink_get_property;
-  gobject_class->finalize = gst_shm_sink_finalize;
-
-  /**
-   * GstShmSink:path:
-   *
-   * The shared memory file: a file in /dev/shm (created when missing), the
-   * backing file of a QEMU ivshmem device on the host (used as it is), or,
-   * in a guest, BAR 2 of the ivshmem device:
-   * /sys/bus/pci/devices/0000:00:04.0/resource2_wc.  In a guest,
-   * ivshmem:N names BAR 2 of the Nth ivshmem device (PCI id 1af4:1110,
-   * counted from 0 in PCI address order) and ivshmem:0000:00:04.0 the one
-   * at that address.  A disabled device is enabled (root only; otherwise
-   * the error says the command to run).
-   */
-  g_object_class_install_property (gobject_class, PROP_PATH,
-      g_param_spec_string ("path", "Path",
-          "Shared memory file, e.g. /dev/shm/NAME (created when missing; "
-          "an existing file is used as it is); in a QEMU guest the ivshmem "
-          "BAR, /sys/bus/pci/devices/ADDRESS/resource2_wc, or ivshmem:N",
-          NULL, ready));
-
-  /**
-   * GstShmSink:control:
-   *
-   * Where receivers connect: unix:PATH, tcp:HOST:PORT, vsock:CID:PORT
-   * (CID "any" to listen on every CID), or ring for the in-band control
-   * rings inside the area itself (no socket at all: two guests on one
-   * ivshmem device).  By default, the unix socket PATH.sock beside the area
-   * file, and ring for a PCI BAR path.
-   */
-  g_object_class_install_property (gobject_class, PROP_CONTROL,
-      g_param_spec_string ("control", "Control address",
-          "Control address receivers connect to: unix:PATH, tcp:HOST:PORT, "
-          "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a "
-          "PCI BAR)", NULL, ready));
 
   g_object_class_install_property (gobject_class, PROP_NUM_SLOTS,
       g_param_spec_uint ("num-slots", "Number of slots",
           "Frame slots in an area that shmsink creates",
           SHM_AREA_MIN_SLOTS, SHM_AREA_MAX_SLOTS, DEFAULT_NUM_SLOTS, ready));
-
   g_object_class_install_property (gobject_class, PROP_SIZE,
       g_param_spec_uint64 ("size", "Size",
           "Size in bytes of an area that shmsink creates "
           "(0: sized from the caps and num-slots)", 0, SHM_AREA_MAX_SIZE,
           DEFAULT_SIZE, ready));
-
   g_object_class_install_property (gobject_class, PROP_MODE,
       g_param_spec_uint ("mode", "Mode",
           "Permissions of the area file and control socket shmsink creates",
           0, 0777, DEFAULT_MODE, ready));
-
-  /**
-   * GstShmSink:wait-for-receiver:
-   *
-   * Negotiate caps with the first receiver's (or #GstShmSink:min-receivers
-   * receivers') accepted caps, and hold frames back until it has completed
-   * the handshake, so that no frame is lost to start-up order: upstream's
-   * caps query waits for a receiver.  When FALSE, upstream negotiates
-   * without receivers, frames rendered while no receiver is ready are not
-   * sent anywhere (stats: frames-unsent), and a receiver that connects
-   * later is refused if it does not accept the running stream's caps (one
-   * whose downstream changes what it accepts later asks for a
-   * renegotiation).
-   */
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_RECEIVER,
       g_param_spec_boolean ("wait-for-receiver", "Wait for receiver",
           "Block the stream until a receiver is ready (FALSE: frames with "
           "no receiver go nowhere)", DEFAULT_WAIT_FOR_RECEIVER,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-
-  /**
-   * GstShmSink:min-receivers:
-   *
-   * With #GstShmSink:wait-for-receiver, how many receivers the caps are
-   * negotiated with and must be ready before frames flow: every one of
-   * them gets every frame from the first.
-   */
   g_object_class_install_property (gobject_class, PROP_MIN_RECEIVERS,
       g_param_spec_uint ("min-receivers", "Minimum receivers",
           "With wait-for-receiver: receivers to wait for before negotiating "
           "caps and sending frames", 1, SHM_AREA_TOKEN_LANES,
           DEFAULT_MIN_RECEIVERS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-
   g_object_class_install_property (gobject_class, PROP_SLOT_TIMEOUT,
       g_param_spec_uint64 ("slot-timeout", "Slot timeout",
           "How long to wait for a free slot when receivers hold all of them "
           "before dropping the frame (ns; GST_CLOCK_TIME_NONE: forever)",
           0, G_MAXUINT64, DEFAULT_SLOT_TIMEOUT, ready));
+}
 
-  g_object_class_install_property (gobject_class, PROP_PEER_TIMEOUT,
-      g_param_spec_uint64 ("peer-timeout", "Peer timeout",
-          "A receiver silent this long (no release, no heartbeat) is "
-          "dropped and its slots freed; at EOS, the longest wait for every "
-          "receiver to read what was sent to it (ns)", GST_SECOND, G_MAXUINT64,
-          DEFAULT_PEER_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-
-  g_object_class_install_property (gobject_class, PROP_ALLOW_SYMLINK,
-      g_param_spec_boolean ("allow-symlink", "Allow symlink",
-          "Follow a symbolic link at path (refused by default)",
-          DEFAULT_ALLOW_SYMLINK, ready));
-
-  /**
-   * GstShmSink:inline-fallback:
-   *
-   * When a receiver connected over TCP or vsock does not map the same
-   * memory (the token check fails: it runs on another machine), send it the
-   * bytes of each frame through the connection instead, with a warning on
-   * the bus (stats: frames-inline).  Such a connection holds at most two
-   * frames: a non-live receiver (is-live=false) paces the sender as it
-   * does in shared memory (a wait of at most #GstShmSink:slot-timeout for
-   * room, then frames skipped until it catches up); a live one that is
-   * behind misses frames (frames-skipped).  When FALSE,
-   * the failed check is an error, as it always is over a unix socket or the
-   * in-band rings.
-   */
-  g_object_class_install_property (gobject_class, PROP_INLINE_FALLBACK,
-      g_param_spec_boolean ("inline-fallback", "Inline fallback",
-          "Send frames through a TCP/vsock connection when the receiver "
-          "does not map the same memory (FALSE: that is an error)",
-          DEFAULT_INLINE_FALLBACK, ready));
-
-  /**
-   * GstShmSink:stats:
-   *
-   * frames-rendered, frames-sent, frames-zero-copy (announced in place),
-   * frames-copied and bytes-copied (copied into a slot), frames-dropped
-   * (no free slot), frames-unsent (no receiver), frames-skipped (frames
-   * a lagging receiver missed), frames-inline (frames sent through a
-   * connection, see #GstShmSink:inline-fallback), receivers (ready now),
-   * receivers-connected, sessions, area-size, n-slots, slot-size; and
-   * GstBaseSink's average-rate, dropped and rendered.
-   */
-  g_object_class_install_property (gobject_class, PROP_STATS,
-      g_param_spec_boxed ("stats", "Statistics",
-          "Frame and receiver counters (with GstBaseSink's)",
-          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-
-  gst_element_class_set_static_metadata (element_class,
-      "Shared memory video sink", "Sink/Video",
+/**
+ * GstShmSink:wait-for-receiver:
+ *
+ * Negotiate caps with the first receiver's (or #GstShmSink:min-receivers
+ * receivers') accepted caps, and hold frames back until it has completed
+ * the handshake, so that no frame is lost to start-up order: upstream's
+ * caps query waits for a receiver.  When FALSE, upstream negotiates
+ * without receivers, frames rendered while no receiver is ready are not
+ * sent anywhere (stats: frames-unsent), and a receiver that connects
+ * later is refused if it does not accept the running stream's caps (one
+ * whose downstream changes what it accepts later asks for a
+ * renegotiation).
+ */
+/**
+ * GstShmSink:min-receivers:
+ *
+ * With #GstShmSink:wait-for-receiver, how many receivers the caps are
+ * negotiated with and must be ready before frames flow: every one of
+ * them gets every frame from the first.
+ */
+static void
+gst_shm_sink_class_init (GstShmSinkClass * klass)
+{
+  gst_shm_class_init_element (GST_ELEMENT_CLASS (klass), &prop_class,
+      &sink_template, "Shared memory video sink", "Sink/Video",
       "Sends frames through a token-verified shared memory area "
-      "(/dev/shm or QEMU ivshmem) to shmsrc, zero-copy", "gst-shm developers");
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
+      "(/dev/shm or QEMU ivshmem) to shmsrc, zero-copy");
+  G_OBJECT_CLASS (klass)->finalize = gst_shm_sink_finalize;
+  install_own_properties (G_OBJECT_CLASS (klass));
 
-  element_class->set_clock = GST_DEBUG_FUNCPTR (gst_shm_sink_set_clock);
-  element_class->change_state = GST_DEBUG_FUNCPTR (gst_shm_sink_change_state);
-  basesink_class->start = GST_DEBUG_FUNCPTR (gst_shm_sink_start);
-  basesink_class->stop = GST_DEBUG_FUNCPTR (gst_shm_sink_stop);
-  basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_shm_sink_set_caps);
-  basesink_class->get_caps = GST_DEBUG_FUNCPTR (gst_shm_sink_get_caps);
-  basesink_class->propose_allocation =
+  GST_ELEMENT_CLASS (klass)->set_clock =
+      GST_DEBUG_FUNCPTR (gst_shm_sink_set_clock);
+  GST_ELEMENT_CLASS (klass)->change_state =
+      GST_DEBUG_FUNCPTR (gst_shm_sink_change_state);
+  GST_BASE_SINK_CLASS (klass)->start = GST_DEBUG_FUNCPTR (gst_shm_sink_start);
+  GST_BASE_SINK_CLASS (klass)->stop = GST_DEBUG_FUNCPTR (gst_shm_sink_stop);
+  GST_BASE_SINK_CLASS (klass)->set_caps =
+      GST_DEBUG_FUNCPTR (gst_shm_sink_set_caps);
+  GST_BASE_SINK_CLASS (klass)->get_caps =
+      GST_DEBUG_FUNCPTR (gst_shm_sink_get_caps);
+  GST_BASE_SINK_CLASS (klass)->propose_allocation =
       GST_DEBUG_FUNCPTR (gst_shm_sink_propose_allocation);
-  basesink_class->render = GST_DEBUG_FUNCPTR (gst_shm_sink_render);
-  basesink_class->event = GST_DEBUG_FUNCPTR (gst_shm_sink_event);
-  basesink_class->unlock = GST_DEBUG_FUNCPTR (gst_shm_sink_unlock);
-  basesink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_shm_sink_unlock_stop);
+  GST_BASE_SINK_CLASS (klass)->render = GST_DEBUG_FUNCPTR (gst_shm_sink_render);
+  GST_BASE_SINK_CLASS (klass)->event = GST_DEBUG_FUNCPTR (gst_shm_sink_event);
+  GST_BASE_SINK_CLASS (klass)->unlock = GST_DEBUG_FUNCPTR (gst_shm_sink_unlock);
+  GST_BASE_SINK_CLASS (klass)->unlock_stop =
+      GST_DEBUG_FUNCPTR (gst_shm_sink_unlock_stop);
 }

@@ -76,23 +76,13 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_src_debug);
 
 #define DEFAULT_IS_LIVE TRUE
 #define DEFAULT_TIMEOUT 0
-#define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
-#define DEFAULT_ALLOW_SYMLINK FALSE
 #define DEFAULT_READ_MODE GST_SHM_SRC_READ_AUTO
-#define DEFAULT_INLINE_FALLBACK TRUE
 
 enum
 {
-  PROP_0,
-  PROP_PATH,
-  PROP_CONTROL,
-  PROP_IS_LIVE,
+  PROP_IS_LIVE = GST_SHM_PROP_FIRST_OWN,
   PROP_TIMEOUT,
-  PROP_PEER_TIMEOUT,
-  PROP_ALLOW_SYMLINK,
   PROP_READ_MODE,
-  PROP_INLINE_FALLBACK,
-  PROP_STATS,
 };
 
 typedef enum
@@ -131,13 +121,9 @@ struct _GstShmSrc
   GstPushSrc parent;
 
   /* properties: GST_OBJECT_LOCK */
-  gchar *path;
-  gchar *control;
+  GstShmProps props;
   GstClockTime timeout;
-  GstClockTime peer_timeout;
-  gboolean allow_symlink;
   GstShmSrcReadMode read_mode;
-  gboolean inline_fallback;
 
   /* created in start, freed in stop */
   ShmReceiver *receiver;
@@ -168,21 +154,56 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
     GST_TYPE_SHM_SRC,
     GST_DEBUG_CATEGORY_INIT (gst_shm_src_debug, "shmsrc", 0, "gst-shm source"));
 
+/**
+ * GstShmSrc:path:
+ *
+ * This receiver's own path to the sender's memory: the same /dev/shm
+ * file on one host; in a QEMU guest, BAR 2 of the ivshmem device,
+ * /sys/bus/pci/devices/0000:00:04.0/resource2_wc (write-combined; or
+ * resource2, uncached).  ivshmem:N names BAR 2 of the Nth ivshmem device
+ * (PCI id 1af4:1110, counted from 0 in PCI address order) and
+ * ivshmem:0000:00:04.0 the one at that address.  A disabled device is
+ * enabled (root only; otherwise the error says the command to run).
+ */
+/**
+ * GstShmSrc:control:
+ *
+ * The sender's control address, as given to its shmsink:
+ * unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (CID 2 or "host" for the
+ * host seen from a guest) or ring for the in-band control rings inside
+ * the area (both sides must use ring).  By default, the unix socket
+ * PATH.sock beside the area file, and ring for a PCI BAR path.  The
+ * streaming thread waits for frames in the area itself: on one kernel it
+ * sleeps on a futex the sender wakes, across kernels the sender's doorbell
+ * message wakes it, and with ring (no interrupts) it sleeps until just
+ * before the next frame is due and then looks every 100 microseconds.
+ */
+/**
+ * GstShmSrc:inline-fallback:
+ *
+ * Over a TCP or vsock control connection, when this receiver cannot map
+ * the sender's area (the token check fails: the sender runs on another
+ * machine), ask for the frames inline over the connection instead, with
+ * a warning on the bus (stats: frames-inline).  A non-live receiver
+ * (is-live=false) reads no more than two such frames ahead of its
+ * downstream, so that a slow downstream slows the sender down instead of
+ * filling memory.  When FALSE, that is an error, as it always is over a
+ * unix socket or the in-band rings.
+ */
+/**
+ * GstShmSrc:stats:
+ *
+ * frames-received, frames-pushed, frames-zero-copy (pushed in place),
+ * frames-copied and bytes-copied (copied out of the area), frames-dropped
+ * (not pushed: arrived while a live source was not playing, or while its
+ * downstream lagged, or in caps downstream no longer accepts),
+ * frames-inline (received through the connection, see
+ * #GstShmSrc:inline-fallback), sessions, wakeups (times the streaming
+ * thread slept and woke), last-latency (ns from the sender's publication
+ * to arrival, same host only).
+ */
+
 /* --- the engine's callbacks ------------------------------------------------ */
-
-static gchar *
-on_get_accept (ShmReceiver * rx, gpointer user_data)
-{
-  GstShmSrc *self = user_data;
-  GstCaps *accept = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
-  gchar *str = gst_shm_negotiator_serialize (accept);
-
-  GST_OBJECT_LOCK (self);
-  gst_caps_replace (&self->accept, accept);
-  GST_OBJECT_UNLOCK (self);
-  gst_caps_unref (accept);
-  return str;
-}
 
 /* Caps announced by the sender: parsed and bounded; the frames after them
  * are checked against their layout. */
@@ -208,28 +229,26 @@ on_parse_caps (ShmReceiver * rx, const gchar * str, guint64 slot_size,
   return caps;
 }
 
-static void
-on_peer_event (ShmReceiver * rx, const gchar * event, const gchar * peer,
-    guint64 session, const gchar * reason, gpointer user_data)
+static gchar *
+on_get_accept (ShmReceiver * rx, gpointer user_data)
 {
-  GST_INFO_OBJECT (user_data, "sender %s %s: %s", peer, event,
-      reason ? reason : "");
-  gst_shm_post_peer_message (user_data, event, peer, session, reason);
-}
+  GstShmSrc *self = user_data;
+  GstCaps *accept = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
+  gchar *str = gst_shm_negotiator_serialize (accept);
 
-static void
-on_message (ShmReceiver * rx, gboolean fatal, const GError * error,
-    const gchar * debug, gpointer user_data)
-{
-  gst_shm_post_error (user_data, fatal, error, debug);
+  GST_OBJECT_LOCK (self);
+  gst_caps_replace (&self->accept, accept);
+  GST_OBJECT_UNLOCK (self);
+  gst_caps_unref (accept);
+  return str;
 }
 
 static const ShmReceiverCallbacks receiver_callbacks = {
   on_get_accept,
   on_parse_caps,
   (GDestroyNotify) gst_caps_unref,
-  on_peer_event,
-  on_message,
+  gst_shm_on_peer_event,
+  gst_shm_on_message,
 };
 
 /* --- GstBaseSrc ---------------------------------------------------------- */
@@ -268,10 +287,10 @@ new_receiver (GstShmSrc * self, const gchar * path, const gchar * control,
   c.path = path;
   c.control = control;
   c.bar = bar;
-  c.allow_symlink = self->allow_symlink;
-  c.inline_fallback = self->inline_fallback;
+  c.allow_symlink = self->props.allow_symlink;
+  c.inline_fallback = self->props.inline_fallback;
   c.timeout_us = self->timeout / GST_USECOND;
-  c.peer_timeout_us = self->peer_timeout / GST_USECOND;
+  c.peer_timeout_us = self->props.peer_timeout / GST_USECOND;
   c.features = SHM_FEATURES_KNOWN;
   GST_OBJECT_UNLOCK (self);
   c.live = gst_base_src_is_live (GST_BASE_SRC (self));
@@ -282,35 +301,16 @@ static gboolean
 gst_shm_src_start (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
-  g_autofree gchar *prop = NULL, *path = NULL, *control = NULL;
-  g_autofree gchar *dir = NULL;
+  g_autofree gchar *path = NULL, *control = NULL;
   ShmBarKind bar;
 
   GST_OBJECT_LOCK (self);
-  prop = g_strdup (self->path);
-  control = g_strdup (self->control);
   self->frames_pushed = self->frames_zero_copy = self->frames_copied = 0;
   self->bytes_copied = self->frames_stale = 0;
   GST_OBJECT_UNLOCK (self);
-
-  if (prop == NULL || *prop == '\0') {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("No path set: set the \"path\" property to the shared memory file "
-            "the sender uses, e.g. path=/dev/shm/NAME."), (NULL));
-    return FALSE;
-  }
-  path = gst_shm_prepare_path (GST_ELEMENT (self), prop, &bar);
-  if (!path)
-    return FALSE;
-  dir = g_path_get_dirname (path);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Directory \"%s\" does not exist (path=%s).", dir, path), (NULL));
-    return FALSE;
-  }
-  if (!control)
-    control = gst_shm_default_control (path, bar);
-  if (!check_control (self, control))
+  if (!gst_shm_props_resolve (GST_ELEMENT (self), &self->props,
+          &gst_shm_src_texts, &path, &control, &bar)
+      || !check_control (self, control))
     return FALSE;
   self->need_segment = TRUE;
   self->ts_session = 0;
@@ -324,17 +324,16 @@ gst_shm_src_stop (GstBaseSrc * bsrc)
 {
   GstShmSrc *self = GST_SHM_SRC (bsrc);
 
+  if (self->copy_pool) {
+    gst_buffer_pool_set_active (self->copy_pool, FALSE);
+    gst_clear_object (&self->copy_pool);
+  }
+  self->stale_caps = self->discont = FALSE;
   g_clear_pointer (&self->receiver, shm_receiver_free);
   GST_OBJECT_LOCK (self);
   gst_clear_caps (&self->caps);
   gst_clear_caps (&self->accept);
   GST_OBJECT_UNLOCK (self);
-  self->stale_caps = FALSE;
-  self->discont = FALSE;
-  if (self->copy_pool) {
-    gst_buffer_pool_set_active (self->copy_pool, FALSE);
-    gst_clear_object (&self->copy_pool);
-  }
   return TRUE;
 }
 
@@ -803,8 +802,9 @@ gst_shm_src_change_state (GstElement * element, GstStateChange transition)
 /* --- GObject ------------------------------------------------------------- */
 
 static GstStructure *
-get_stats (GstShmSrc * self)
+get_stats (GObject * object)
 {
+  GstShmSrc *self = GST_SHM_SRC (object);
   ShmReceiverStats st = { 0, };
   GstStructure *s;
 
@@ -827,8 +827,8 @@ get_stats (GstShmSrc * self)
 }
 
 static void
-gst_shm_src_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+set_own_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
 {
   GstShmSrc *self = GST_SHM_SRC (object);
 
@@ -837,88 +837,50 @@ gst_shm_src_set_property (GObject * object, guint prop_id,
     return;
   }
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_PATH:
-      g_free (self->path);
-      self->path = g_value_dup_string (value);
-      break;
-    case PROP_CONTROL:
-      g_free (self->control);
-      self->control = g_value_dup_string (value);
-      break;
-    case PROP_TIMEOUT:
-      self->timeout = g_value_get_uint64 (value);
-      break;
-    case PROP_PEER_TIMEOUT:
-      self->peer_timeout = g_value_get_uint64 (value);
-      break;
-    case PROP_ALLOW_SYMLINK:
-      self->allow_symlink = g_value_get_boolean (value);
-      break;
-    case PROP_READ_MODE:
-      self->read_mode = g_value_get_enum (value);
-      break;
-    case PROP_INLINE_FALLBACK:
-      self->inline_fallback = g_value_get_boolean (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_TIMEOUT)
+    self->timeout = g_value_get_uint64 (value);
+  else if (prop_id == PROP_READ_MODE)
+    self->read_mode = g_value_get_enum (value);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
 
 static void
-gst_shm_src_get_property (GObject * object, guint prop_id, GValue * value,
+get_own_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstShmSrc *self = GST_SHM_SRC (object);
 
-  if (prop_id == PROP_STATS) {
-    g_value_take_boxed (value, get_stats (self));
-    return;
-  }
   if (prop_id == PROP_IS_LIVE) {
     g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
     return;
   }
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_PATH:
-      g_value_set_string (value, self->path);
-      break;
-    case PROP_CONTROL:
-      g_value_set_string (value, self->control);
-      break;
-    case PROP_TIMEOUT:
-      g_value_set_uint64 (value, self->timeout);
-      break;
-    case PROP_PEER_TIMEOUT:
-      g_value_set_uint64 (value, self->peer_timeout);
-      break;
-    case PROP_ALLOW_SYMLINK:
-      g_value_set_boolean (value, self->allow_symlink);
-      break;
-    case PROP_READ_MODE:
-      g_value_set_enum (value, self->read_mode);
-      break;
-    case PROP_INLINE_FALLBACK:
-      g_value_set_boolean (value, self->inline_fallback);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_TIMEOUT)
+    g_value_set_uint64 (value, self->timeout);
+  else if (prop_id == PROP_READ_MODE)
+    g_value_set_enum (value, self->read_mode);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
 }
+
+static const GstShmPropClass prop_class = {
+  &gst_shm_src_texts,
+  G_STRUCT_OFFSET (GstShmSrc, props),
+  get_stats,
+  set_own_property,
+  get_own_property,
+  NULL,
+};
 
 static void
 gst_shm_src_finalize (GObject * object)
 {
   GstShmSrc *self = GST_SHM_SRC (object);
 
-  g_free (self->path);
-  g_free (self->control);
+  gst_shm_props_clear (&self->props);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -927,13 +889,48 @@ gst_shm_src_init (GstShmSrc * self)
 {
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
+  gst_shm_props_init (&self->props);
   self->timeout = DEFAULT_TIMEOUT;
-  self->peer_timeout = DEFAULT_PEER_TIMEOUT;
-  self->allow_symlink = DEFAULT_ALLOW_SYMLINK;
   self->read_mode = DEFAULT_READ_MODE;
-  self->inline_fallback = DEFAULT_INLINE_FALLBACK;
 }
 
+static void
+install_own_properties (GObjectClass * gobject_class)
+{
+  const GParamFlags ready = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+      | GST_PARAM_MUTABLE_READY;
+
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Is live",
+          "Act as a live source: timestamps follow the sender's clock "
+          "(FALSE: the sender's timestamps unchanged)", DEFAULT_IS_LIVE,
+          ready));
+  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint64 ("timeout", "Timeout",
+          "Fail when no sender answers for this long, at start or after a "
+          "sender leaves (ns; 0: wait forever)", 0, G_MAXUINT64,
+          DEFAULT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_READ_MODE,
+      g_param_spec_enum ("read-mode", "Read mode",
+          "Push frames in place or copy them out of the area (auto: copy "
+          "out of a PCI BAR only)", GST_TYPE_SHM_SRC_READ_MODE,
+          DEFAULT_READ_MODE, ready));
+}
+
+/**
+ * GstShmSrc:read-mode:
+ *
+ * How frames leave the area.  A guest maps an ivshmem BAR write-combined
+ * (resource2_wc) or uncached (resource2): the CPU does not cache reads of
+ * it, so every element downstream that reads a frame in place would read
+ * it at uncached speed, again and again.  In auto mode shmsrc copies each
+ * frame out of a BAR once, with streaming loads (SSE4.1 MOVNTDQA, which
+ * read write-combined memory a whole line at a time), into memory of its
+ * own, and gives the slot back at once; frames in an ordinary file are
+ * pushed in place.  in-place also pushes frames of a BAR in place (for a
+ * downstream that reads each byte once, such as an encoder that uploads
+ * the frame); copy copies every frame.
+ */
 static void
 gst_shm_src_class_init (GstShmSrcClass * klass)
 {
@@ -941,125 +938,13 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
   GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
-  const GParamFlags ready = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
-      | GST_PARAM_MUTABLE_READY;
 
-  gobject_class->set_property = gst_shm_src_set_property;
-  gobject_class->get_property = gst_shm_src_get_property;
-  gobject_class->finalize = gst_shm_src_finalize;
-
-  /**
-   * GstShmSrc:path:
-   *
-   * This receiver's own path to the sender's memory: the same /dev/shm
-   * file on one host; in a QEMU guest, BAR 2 of the ivshmem device,
-   * /sys/bus/pci/devices/0000:00:04.0/resource2_wc (write-combined; or
-   * resource2, uncached).  ivshmem:N names BAR 2 of the Nth ivshmem device
-   * (PCI id 1af4:1110, counted from 0 in PCI address order) and
-   * ivshmem:0000:00:04.0 the one at that address.  A disabled device is
-   * enabled (root only; otherwise the error says the command to run).
-   */
-  g_object_class_install_property (gobject_class, PROP_PATH,
-      g_param_spec_string ("path", "Path",
-          "Shared memory file the sender uses, as seen from here: "
-          "/dev/shm/NAME, or in a QEMU guest an ivshmem BAR such as "
-          "/sys/bus/pci/devices/0000:00:04.0/resource2_wc, or ivshmem:N",
-          NULL, ready));
-
-  /**
-   * GstShmSrc:control:
-   *
-   * The sender's control address, as given to its shmsink:
-   * unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (CID 2 or "host" for the
-   * host seen from a guest) or ring for the in-band control rings inside
-   * the area (both sides must use ring).  By default, the unix socket
-   * PATH.sock beside the area file, and ring for a PCI BAR path.
-   */
-  g_object_class_install_property (gobject_class, PROP_CONTROL,
-      g_param_spec_string ("control", "Control address",
-          "Control address of the sender: unix:PATH, tcp:HOST:PORT, "
-          "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a "
-          "PCI BAR)", NULL, ready));
-
-  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
-      g_param_spec_boolean ("is-live", "Is live",
-          "Act as a live source: timestamps follow the sender's clock "
-          "(FALSE: the sender's timestamps unchanged)", DEFAULT_IS_LIVE,
-          ready));
-
-  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint64 ("timeout", "Timeout",
-          "Fail when no sender answers for this long, at start or after a "
-          "sender leaves (ns; 0: wait forever)", 0, G_MAXUINT64,
-          DEFAULT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-
-  g_object_class_install_property (gobject_class, PROP_PEER_TIMEOUT,
-      g_param_spec_uint64 ("peer-timeout", "Peer timeout",
-          "Post a \"stalled\" shm-peer message when the sender is silent "
-          "this long (ns)", GST_SECOND, G_MAXUINT64, DEFAULT_PEER_TIMEOUT,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-
-  g_object_class_install_property (gobject_class, PROP_ALLOW_SYMLINK,
-      g_param_spec_boolean ("allow-symlink", "Allow symlink",
-          "Follow a symbolic link at path (refused by default)",
-          DEFAULT_ALLOW_SYMLINK, ready));
-
-  /**
-   * GstShmSrc:read-mode:
-   *
-   * How frames leave the area.  A guest maps an ivshmem BAR write-combined
-   * (resource2_wc) or uncached (resource2): the CPU does not cache reads of
-   * it, so every element downstream that reads a frame in place would read
-   * it at uncached speed, again and again.  In auto mode shmsrc copies each
-   * frame out of a BAR once, with streaming loads (SSE4.1 MOVNTDQA, which
-   * read write-combined memory a whole line at a time), into memory of its
-   * own, and gives the slot back at once; frames in an ordinary file are
-   * pushed in place.  in-place also pushes frames of a BAR in place (for a
-   * downstream that reads each byte once, such as an encoder that uploads
-   * the frame); copy copies every frame.
-   */
-  g_object_class_install_property (gobject_class, PROP_READ_MODE,
-      g_param_spec_enum ("read-mode", "Read mode",
-          "Push frames in place or copy them out of the area (auto: copy "
-          "out of a PCI BAR only)", GST_TYPE_SHM_SRC_READ_MODE,
-          DEFAULT_READ_MODE, ready));
-
-  /**
-   * GstShmSrc:inline-fallback:
-   *
-   * Over a TCP or vsock control connection, when this receiver cannot map
-   * the sender's area (the token check fails: the sender runs on another
-   * machine), ask for the frames inline over the connection instead, with
-   * a warning on the bus (stats: frames-inline).  A non-live receiver
-   * (is-live=false) reads no more than two such frames ahead of its
-   * downstream, so that a slow downstream slows the sender down instead of
-   * filling memory.  When FALSE, that is an error, as it always is over a
-   * unix socket or the in-band rings.
-   */
-  g_object_class_install_property (gobject_class, PROP_INLINE_FALLBACK,
-      g_param_spec_boolean ("inline-fallback", "Inline fallback",
-          "Receive frames through a TCP/vsock connection when the sender's "
-          "area is not the memory mapped here (FALSE: that is an error)",
-          DEFAULT_INLINE_FALLBACK, ready));
-
-  /**
-   * GstShmSrc:stats:
-   *
-   * frames-received, frames-pushed, frames-zero-copy (pushed in place),
-   * frames-copied and bytes-copied (copied out of the area), frames-dropped
-   * (arrived while not playing), frames-inline (received through the
-   * connection, see #GstShmSrc:inline-fallback), sessions, last-latency
-   * (ns from the sender's send to arrival, same host only).
-   */
-  g_object_class_install_property (gobject_class, PROP_STATS,
-      g_param_spec_boxed ("stats", "Statistics", "Frame counters",
-          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-
-  gst_element_class_set_static_metadata (element_class,
+  gst_shm_class_init_element (element_class, &prop_class, &src_template,
       "Shared memory video source", "Source/Video",
       "Receives frames from shmsink through a token-verified shared memory "
-      "area (/dev/shm or a QEMU ivshmem BAR), zero-copy", "gst-shm developers");
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+      "area (/dev/shm or a QEMU ivshmem BAR), zero-copy");
+  gobject_class->finalize = gst_shm_src_finalize;
+  install_own_properties (gobject_class);
   gst_type_mark_as_plugin_api (GST_TYPE_SHM_SRC_READ_MODE, 0);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_shm_src_change_state);

@@ -64,6 +64,33 @@ gst_shm_clock_diff (GstElement * element, gboolean uses_monotonic)
 }
 
 /**
+ * gst_shm_to_monotonic:
+ * @diff: CLOCK_MONOTONIC minus the pipeline clock (gst_shm_clock_diff())
+ *
+ * The sender's side of time: the instant on CLOCK_MONOTONIC at which its
+ * sink renders a buffer of timestamp @ts (running time, plus base time and
+ * latency), or G_MAXUINT64 ("none").
+ */
+guint64
+gst_shm_to_monotonic (const GstSegment * segment, GstClockTime ts,
+    GstClockTime base_time, GstClockTime latency, GstClockTimeDiff diff)
+{
+  guint64 rt;
+  gint sign;
+  gint64 t;
+
+  if (!GST_CLOCK_TIME_IS_VALID (ts) || !GST_CLOCK_TIME_IS_VALID (base_time))
+    return G_MAXUINT64;
+  sign = gst_segment_to_running_time_full (segment, GST_FORMAT_TIME, ts, &rt);
+  if (sign == 0)
+    return G_MAXUINT64;
+  t = sign > 0 ? (gint64) (base_time + rt) : (gint64) base_time - (gint64) rt;
+  t += GST_CLOCK_TIME_IS_VALID (latency) ? (gint64) latency : 0;
+  t += diff;
+  return t < 0 ? 0 : (guint64) t;
+}
+
+/**
  * gst_shm_prepare_path:
  * @kind: (out): whether the path is a PCI BAR, and of which kind
  *
@@ -74,9 +101,8 @@ gst_shm_clock_diff (GstElement * element, gboolean uses_monotonic)
  *
  * Returns: (transfer full) (nullable): the path to map.
  */
-gchar *
-gst_shm_prepare_path (GstElement * element, const gchar * path,
-    ShmBarKind * kind)
+static gchar *
+prepare_path (GstElement * element, const gchar * path, ShmBarKind * kind)
 {
   g_autoptr (GError) err = NULL;
   gchar *file;
@@ -99,12 +125,254 @@ gst_shm_prepare_path (GstElement * element, const gchar * path,
 /* The control channel when none is set: a unix socket PATH.sock beside an
  * area file, the in-band rings for a PCI BAR (a guest has no place to
  * share a socket with its peer). */
-gchar *
-gst_shm_default_control (const gchar * path, ShmBarKind kind)
+static gchar *
+default_control (const gchar * path, ShmBarKind kind)
 {
   if (kind != SHM_BAR_NONE)
     return g_strdup ("ring");
   return g_strdup_printf ("unix:%s.sock", path);
+}
+
+/* --- the properties both elements have ------------------------------------ */
+
+#define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
+
+/* How shmsink and shmsrc word the properties they share (each element's
+ * source has their documentation). */
+const GstShmPropTexts gst_shm_sink_texts = {
+  "Shared memory file, e.g. /dev/shm/NAME (created when missing; an "
+      "existing file is used as it is); in a QEMU guest the ivshmem BAR, "
+      "/sys/bus/pci/devices/ADDRESS/resource2_wc, or ivshmem:N",
+  "Control address receivers connect to: unix:PATH, tcp:HOST:PORT, "
+      "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a PCI "
+      "BAR)",
+  "A receiver silent this long (no heartbeat) is dropped and its slots "
+      "freed; at EOS, the longest wait for every receiver to read what was "
+      "sent to it (ns)",
+  "Send frames through a TCP/vsock connection when the receiver does not "
+      "map the same memory (FALSE: that is an error)",
+  "Frame and receiver counters (with GstBaseSink's)",
+  "No path set: set the \"path\" property to the shared memory file, e.g. "
+      "path=/dev/shm/NAME.",
+};
+
+const GstShmPropTexts gst_shm_src_texts = {
+  "Shared memory file the sender uses, as seen from here: /dev/shm/NAME, "
+      "or in a QEMU guest an ivshmem BAR such as "
+      "/sys/bus/pci/devices/0000:00:04.0/resource2_wc, or ivshmem:N",
+  "Control address of the sender: unix:PATH, tcp:HOST:PORT, "
+      "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a PCI "
+      "BAR)",
+  "Post a \"stalled\" shm-peer message when the sender is silent this "
+      "long (ns)",
+  "Receive frames through a TCP/vsock connection when the sender's area "
+      "is not the memory mapped here (FALSE: that is an error)",
+  "Frame counters",
+  "No path set: set the \"path\" property to the shared memory file the "
+      "sender uses, e.g. path=/dev/shm/NAME.",
+};
+
+static GQuark
+prop_class_quark (void)
+{
+  static GQuark q;
+
+  if (!q)
+    q = g_quark_from_static_string ("gst-shm-prop-class");
+  return q;
+}
+
+static const GstShmPropClass *
+prop_class (GObject * object, GstShmProps ** props)
+{
+  const GstShmPropClass *pc = g_type_get_qdata (G_OBJECT_TYPE (object),
+      prop_class_quark ());
+
+  *props = (GstShmProps *) G_STRUCT_MEMBER_P (object, pc->props_offset);
+  return pc;
+}
+
+static void
+set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstShmProps *p;
+  const GstShmPropClass *pc = prop_class (object, &p);
+
+  if (prop_id >= GST_SHM_PROP_FIRST_OWN) {
+    pc->set_own (object, prop_id, value, pspec);
+    return;
+  }
+  GST_OBJECT_LOCK (object);
+  switch (prop_id) {
+    case GST_SHM_PROP_PATH:
+      g_free (p->path);
+      p->path = g_value_dup_string (value);
+      break;
+    case GST_SHM_PROP_CONTROL:
+      g_free (p->control);
+      p->control = g_value_dup_string (value);
+      break;
+    case GST_SHM_PROP_PEER_TIMEOUT:
+      p->peer_timeout = g_value_get_uint64 (value);
+      break;
+    case GST_SHM_PROP_ALLOW_SYMLINK:
+      p->allow_symlink = g_value_get_boolean (value);
+      break;
+    case GST_SHM_PROP_INLINE_FALLBACK:
+      p->inline_fallback = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (object);
+  if (pc->changed)
+    pc->changed (object, prop_id);
+}
+
+static void
+get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstShmProps *p;
+  const GstShmPropClass *pc = prop_class (object, &p);
+
+  if (prop_id >= GST_SHM_PROP_FIRST_OWN) {
+    pc->get_own (object, prop_id, value, pspec);
+    return;
+  }
+  if (prop_id == GST_SHM_PROP_STATS) {
+    g_value_take_boxed (value, pc->stats (object));
+    return;
+  }
+  GST_OBJECT_LOCK (object);
+  switch (prop_id) {
+    case GST_SHM_PROP_PATH:
+      g_value_set_string (value, p->path);
+      break;
+    case GST_SHM_PROP_CONTROL:
+      g_value_set_string (value, p->control);
+      break;
+    case GST_SHM_PROP_PEER_TIMEOUT:
+      g_value_set_uint64 (value, p->peer_timeout);
+      break;
+    case GST_SHM_PROP_ALLOW_SYMLINK:
+      g_value_set_boolean (value, p->allow_symlink);
+      break;
+    case GST_SHM_PROP_INLINE_FALLBACK:
+      g_value_set_boolean (value, p->inline_fallback);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (object);
+}
+
+/**
+ * gst_shm_class_init_element:
+ *
+ * What both elements' class_init do: metadata, pad template, the
+ * properties both have, and set_property and get_property functions that
+ * handle those and hand the element's own to @pc's functions.
+ */
+void
+gst_shm_class_init_element (GstElementClass * element_class,
+    const GstShmPropClass * pc, GstStaticPadTemplate * templ,
+    const gchar * longname, const gchar * classification,
+    const gchar * description)
+{
+  GObjectClass *klass = G_OBJECT_CLASS (element_class);
+  const GstShmPropTexts *t = pc->texts;
+  const GParamFlags ready = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+      | GST_PARAM_MUTABLE_READY;
+
+  g_type_set_qdata (G_OBJECT_CLASS_TYPE (klass), prop_class_quark (),
+      (gpointer) pc);
+  klass->set_property = set_property;
+  klass->get_property = get_property;
+  g_object_class_install_property (klass, GST_SHM_PROP_PATH,
+      g_param_spec_string ("path", "Path", t->path, NULL, ready));
+  g_object_class_install_property (klass, GST_SHM_PROP_CONTROL,
+      g_param_spec_string ("control", "Control address", t->control, NULL,
+          ready));
+  g_object_class_install_property (klass, GST_SHM_PROP_PEER_TIMEOUT,
+      g_param_spec_uint64 ("peer-timeout", "Peer timeout", t->peer_timeout,
+          GST_SECOND, G_MAXUINT64, DEFAULT_PEER_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (klass, GST_SHM_PROP_ALLOW_SYMLINK,
+      g_param_spec_boolean ("allow-symlink", "Allow symlink",
+          "Follow a symbolic link at path (refused by default)", FALSE, ready));
+  g_object_class_install_property (klass, GST_SHM_PROP_INLINE_FALLBACK,
+      g_param_spec_boolean ("inline-fallback", "Inline fallback",
+          t->inline_fallback, TRUE, ready));
+  g_object_class_install_property (klass, GST_SHM_PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics", t->stats,
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  gst_element_class_set_static_metadata (element_class, longname,
+      classification, description, "gst-shm developers");
+  gst_element_class_add_static_pad_template (element_class, templ);
+}
+
+void
+gst_shm_props_init (GstShmProps * p)
+{
+  memset (p, 0, sizeof *p);
+  p->peer_timeout = DEFAULT_PEER_TIMEOUT;
+  p->inline_fallback = TRUE;
+}
+
+void
+gst_shm_props_clear (GstShmProps * p)
+{
+  g_clear_pointer (&p->path, g_free);
+  g_clear_pointer (&p->control, g_free);
+}
+
+/**
+ * gst_shm_props_resolve:
+ * @path: (out): the file to map
+ * @control: (out): the control address (the default when none is set)
+ * @bar: (out): whether @path is a PCI BAR
+ *
+ * What start() makes of the path and control properties: an element error
+ * when the path is missing or does not lead to a file that may be mapped.
+ */
+gboolean
+gst_shm_props_resolve (GstElement * element, GstShmProps * p,
+    const GstShmPropTexts * t, gchar ** path, gchar ** control,
+    ShmBarKind * bar)
+{
+  g_autofree gchar *prop = NULL, *dir = NULL;
+
+  GST_OBJECT_LOCK (element);
+  prop = g_strdup (p->path);
+  *control = g_strdup (p->control);
+  GST_OBJECT_UNLOCK (element);
+  *path = NULL;
+  if (prop == NULL || *prop == '\0') {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", t->no_path),
+        (NULL));
+    goto failed;
+  }
+  *path = prepare_path (element, prop, bar);
+  if (!*path)
+    goto failed;
+  dir = g_path_get_dirname (*path);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
+        ("Directory \"%s\" does not exist (path=%s).", dir, *path), (NULL));
+    goto failed;
+  }
+  if (!*control)
+    *control = default_control (*path, *bar);
+  return TRUE;
+
+failed:
+  g_clear_pointer (path, g_free);
+  g_clear_pointer (control, g_free);
+  return FALSE;
 }
 
 /**
@@ -196,6 +464,23 @@ gst_shm_post_error (GstElement * element, gboolean fatal,
   gst_element_message_full (element, fatal ? GST_MESSAGE_ERROR
       : GST_MESSAGE_WARNING, domain, code, g_strdup (error->message),
       g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
+}
+
+/* The engines' callbacks (any thread), as the elements take them. */
+void
+gst_shm_on_peer_event (const gchar * event, const gchar * peer,
+    guint64 session, const gchar * reason, gpointer element)
+{
+  GST_INFO_OBJECT (element, "peer %s %s: %s", peer, event,
+      reason ? reason : "");
+  gst_shm_post_peer_message (element, event, peer, session, reason);
+}
+
+void
+gst_shm_on_message (gboolean fatal, const GError * error,
+    const gchar * debug, gpointer element)
+{
+  gst_shm_post_error (element, fatal, error, debug);
 }
 
 static const struct

@@ -45,6 +45,14 @@ typedef enum
 } ShmWake;
 
 const gchar *shm_wake_name (ShmWake wake);
+
+/* What an engine tells its element, from any thread: a peer "connected",
+ * "left", "lost", "refused" or "stalled"; an error for the bus (@fatal:
+ * the engine stops after it) or a warning. */
+typedef void (*ShmPeerEventFunc) (const gchar * event, const gchar * peer,
+    guint64 session, const gchar * reason, gpointer user_data);
+typedef void (*ShmMessageFunc) (gboolean fatal, const GError * error,
+    const gchar * debug, gpointer user_data);
 const gchar *shm_boot_id (void);
 
 typedef struct

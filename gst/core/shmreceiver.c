@@ -167,13 +167,14 @@ static void
 post (ShmReceiver * rx, gboolean fatal, const GError * error,
     const gchar * debug)
 {
+  /* posted first: the streaming thread fails once fatal is set */
+  rx->cb.message (fatal, error, debug, rx->user_data);
   if (fatal) {
     g_mutex_lock (&rx->lock);
     rx->fatal = TRUE;
     notify_locked (rx);
     g_mutex_unlock (&rx->lock);
   }
-  rx->cb.message (rx, fatal, error, debug, rx->user_data);
 }
 
 static void
@@ -199,7 +200,7 @@ static void
 event (ShmReceiver * rx, const gchar * what, const gchar * peer,
     guint64 session, const gchar * reason)
 {
-  rx->cb.peer_event (rx, what, peer, session, reason, rx->user_data);
+  rx->cb.peer_event (what, peer, session, reason, rx->user_data);
 }
 
 /* --- sessions -------------------------------------------------------------- */

@@ -48,14 +48,9 @@ typedef struct
       guint64 slot_size, ShmFrameLayout * layout, GError ** error,
       gpointer user_data);
   GDestroyNotify free_caps;
-  /* Any thread: "connected", "left", "lost", "stalled". */
-  void (*peer_event) (ShmReceiver * rx, const gchar * event,
-      const gchar * peer, guint64 session, const gchar * reason,
-      gpointer user_data);
-  /* Any thread: an error for the bus (the engine is "fatal" after it:
-   * shm_receiver_next() fails), or a warning (@fatal FALSE). */
-  void (*message) (ShmReceiver * rx, gboolean fatal, const GError * error,
-      const gchar * debug, gpointer user_data);
+  ShmPeerEventFunc peer_event;
+  /* (after an error, shm_receiver_next() fails) */
+  ShmMessageFunc message;
 } ShmReceiverCallbacks;
 
 typedef enum

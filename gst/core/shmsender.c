@@ -125,13 +125,14 @@ static void peer_drop (ShmSender * s, ShmPeer * p, const gchar * event,
 static void
 post (ShmSender * s, gboolean fatal, const GError * error, const gchar * debug)
 {
+  /* posted first: the streaming thread fails once fatal is set */
+  s->cb.message (fatal, error, debug, s->user_data);
   if (fatal) {
     g_mutex_lock (&s->lock);
     s->fatal = TRUE;
     g_cond_broadcast (&s->cond);
     g_mutex_unlock (&s->lock);
   }
-  s->cb.message (s, fatal, error, debug, s->user_data);
 }
 
 static void
@@ -157,7 +158,7 @@ static void
 event (ShmSender * s, const gchar * what, ShmPeer * p, guint64 session,
     const gchar * reason)
 {
-  s->cb.peer_event (s, what, p->name, session, reason, s->user_data);
+  s->cb.peer_event (what, p->name, session, reason, s->user_data);
 }
 
 const gchar *

@@ -48,14 +48,8 @@ typedef struct
       gboolean update, gpointer user_data);
   /* Control thread: a receiver that said hello is gone. */
   void (*gone) (ShmSender * sender, ShmPeer * peer, gpointer user_data);
-  /* Any thread: "connected", "left", "lost", "refused", about @peer. */
-  void (*peer_event) (ShmSender * sender, const gchar * event,
-      const gchar * peer, guint64 session, const gchar * reason,
-      gpointer user_data);
-  /* Any thread: an error for the bus (the engine is "fatal" after it), or
-   * a warning (@fatal FALSE). */
-  void (*message) (ShmSender * sender, gboolean fatal, const GError * error,
-      const gchar * debug, gpointer user_data);
+  ShmPeerEventFunc peer_event;
+  ShmMessageFunc message;
 } ShmSenderCallbacks;
 
 typedef struct

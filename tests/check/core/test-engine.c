@@ -373,8 +373,8 @@ tx_gone (ShmSender * s, ShmPeer * p, gpointer data)
 }
 
 static void
-tx_event (ShmSender * s, const gchar * event, const gchar * peer,
-    guint64 session, const gchar * reason, gpointer data)
+tx_event (const gchar * event, const gchar * peer, guint64 session,
+    const gchar * reason, gpointer data)
 {
   Log *log = data;
   log_add (log, log->events, g_strdup_printf ("sender: %s %s", event,
@@ -382,8 +382,8 @@ tx_event (ShmSender * s, const gchar * event, const gchar * peer,
 }
 
 static void
-tx_message (ShmSender * s, gboolean fatal, const GError * error,
-    const gchar * debug, gpointer data)
+tx_message (gboolean fatal, const GError * error, const gchar * debug,
+    gpointer data)
 {
   Log *log = data;
   log_add (log, log->errors, g_strdup_printf ("sender %s: %s",
@@ -410,8 +410,8 @@ rx_parse_caps (ShmReceiver * rx, const gchar * caps, guint64 slot_size,
 }
 
 static void
-rx_event (ShmReceiver * rx, const gchar * event, const gchar * peer,
-    guint64 session, const gchar * reason, gpointer data)
+rx_event (const gchar * event, const gchar * peer, guint64 session,
+    const gchar * reason, gpointer data)
 {
   Log *log = data;
   log_add (log, log->events, g_strdup_printf ("receiver: %s %s", event,
@@ -419,8 +419,8 @@ rx_event (ShmReceiver * rx, const gchar * event, const gchar * peer,
 }
 
 static void
-rx_message (ShmReceiver * rx, gboolean fatal, const GError * error,
-    const gchar * debug, gpointer data)
+rx_message (gboolean fatal, const GError * error, const gchar * debug,
+    gpointer data)
 {
   Log *log = data;
   log_add (log, log->errors, g_strdup_printf ("receiver %s: %s",
