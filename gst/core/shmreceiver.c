@@ -11,6 +11,7 @@
 #include "shmaddress.h"
 #include "shmbell.h"
 #include "shmchannel.h"
+#include "shmloop.h"
 #include "shmring.h"
 
 #include <string.h>
@@ -83,21 +84,11 @@ struct _ShmReceiver
   ShmReceiverCallbacks cb;
   gpointer user_data;
 
-  gchar *path;
-  gchar *control;
-  ShmBarKind bar;
-  gboolean allow_symlink;
-  gboolean inline_fallback;
-  gboolean live;
-  gint64 timeout_us;
-  gint64 peer_timeout_us;
-  guint64 features;
+  ShmReceiverConfig cfg;        /* its strings owned */
   ShmAddress addr;
 
   /* control thread; created in start, joined in stop */
-  GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
+  ShmLoop loop;
   GSource *tick_source;
   GSource *retry_source;
   GSource *discard_source;
@@ -163,12 +154,13 @@ notify (ShmReceiver * rx)
   g_mutex_unlock (&rx->lock);
 }
 
+/* Posts @error (taken) for the element: first, since the streaming side
+ * fails once the engine is fatal. */
 static void
-post (ShmReceiver * rx, gboolean fatal, const GError * error,
-    const gchar * debug)
+post (ShmReceiver * rx, gboolean fatal, GError * error, const gchar * debug)
 {
-  /* posted first: the streaming thread fails once fatal is set */
   rx->cb.message (fatal, error, debug, rx->user_data);
+  g_error_free (error);
   if (fatal) {
     g_mutex_lock (&rx->lock);
     rx->fatal = TRUE;
@@ -177,24 +169,8 @@ post (ShmReceiver * rx, gboolean fatal, const GError * error,
   }
 }
 
-static void
-post_new (ShmReceiver * rx, gboolean fatal, gint code, const gchar * debug,
-    const gchar * format, ...)
-G_GNUC_PRINTF (5, 6);
-
-     static void
-         post_new (ShmReceiver * rx, gboolean fatal, gint code,
-    const gchar * debug, const gchar * format, ...)
-{
-  va_list args;
-  GError *err;
-
-  va_start (args, format);
-  err = g_error_new_valist (SHM_ENGINE_ERROR, code, format, args);
-  va_end (args);
-  post (rx, fatal, err, debug);
-  g_error_free (err);
-}
+#define post_new(rx, fatal, code, debug, ...) \
+  post (rx, fatal, g_error_new (SHM_ENGINE_ERROR, code, __VA_ARGS__), debug)
 
 static void
 event (ShmReceiver * rx, const gchar * what, const gchar * peer,
@@ -365,7 +341,7 @@ ask_inline (ShmReceiver * rx, ShmRxSession * s, const gchar * file,
 {
   ShmReply r = { 0, };
 
-  if (!rx->inline_fallback || (rx->addr.kind != SHM_ADDRESS_TCP
+  if (!rx->cfg.inline_fallback || (rx->addr.kind != SHM_ADDRESS_TCP
           && rx->addr.kind != SHM_ADDRESS_VSOCK)
       || s->geo.slot_size > SHM_MSG_MAX_PAYLOAD - SHM_RECORD_SIZE)
     return FALSE;
@@ -376,7 +352,7 @@ ask_inline (ShmReceiver * rx, ShmRxSession * s, const gchar * file,
   g_clear_pointer (&s->area, shm_area_unref);
   s->inline_reason = g_strdup_printf ("The sender's area \"%s\" and the "
       "receiver's area \"%s\" do not map the same memory: %s", file,
-      rx->path, reason);
+      rx->cfg.path, reason);
   g_clear_pointer (&rx->pending, session_unref);
   rx->pending = s;
   rx->state = CONN_AWAIT_READY;
@@ -391,7 +367,7 @@ session_new (ShmReceiver * rx, const ShmMmapInfo * m)
   s->ref_count = 1;
   s->conn = shm_conn_ref (rx->conn);
   s->geo = m->geo;
-  s->bar = rx->bar != SHM_BAR_NONE;
+  s->bar = rx->cfg.bar != SHM_BAR_NONE;
   s->same_boot = m->boot_id && *m->boot_id
       && g_str_equal (m->boot_id, shm_boot_id ());
   return s;
@@ -410,7 +386,7 @@ verify_area (ShmReceiver * rx, ShmRxSession * s, const ShmMmapInfo * m,
 
   *code = SHM_ENGINE_ERROR_READ;
   *wire_code = "token";
-  s->area = shm_area_open (rx->path, rx->allow_symlink
+  s->area = shm_area_open (rx->cfg.path, rx->cfg.allow_symlink
       ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
   if (!s->area) {
     *code = g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND)
@@ -423,7 +399,7 @@ verify_area (ShmReceiver * rx, ShmRxSession * s, const ShmMmapInfo * m,
         || g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_SESSION)) {
       *code = SHM_ENGINE_ERROR_TOKEN;
       return g_strdup_printf ("The sender's area \"%s\" and the receiver's "
-          "area \"%s\" do not map the same memory: %s", m->file, rx->path,
+          "area \"%s\" do not map the same memory: %s", m->file, rx->cfg.path,
           err->message);
     }
     return g_strdup (err->message);
@@ -433,7 +409,7 @@ verify_area (ShmReceiver * rx, ShmRxSession * s, const ShmMmapInfo * m,
     *code = SHM_ENGINE_ERROR_TOKEN;
     return g_strdup_printf ("The sender's area \"%s\" and the receiver's "
         "area \"%s\" do not map the same memory: the sender's token was not "
-        "found in \"%s\"", m->file, rx->path, rx->path);
+        "found in \"%s\"", m->file, rx->cfg.path, rx->cfg.path);
   }
   return NULL;
 }
@@ -626,7 +602,8 @@ handle_record (ShmReceiver * rx, const guint8 * payload, gsize len)
   /* A non-live receiver takes every frame: inline ones are not read ahead
    * of downstream beyond a few (the sender waits for room in the
    * connection) */
-  if (!rx->live && rx->items.length >= INLINE_MAX_PENDING && !rx->paused_conn) {
+  if (!rx->cfg.live && rx->items.length >= INLINE_MAX_PENDING
+      && !rx->paused_conn) {
     rx->paused_conn = shm_conn_ref (rx->conn);
     shm_conn_set_reading (rx->conn, FALSE);
   }
@@ -788,10 +765,10 @@ send_hello (ShmReceiver * rx)
   h.version_min = SHM_PROTO_VERSION_MIN;
   h.version_max = SHM_PROTO_VERSION;
   /* futexes do not work on a BAR's mapping */
-  h.features = rx->features & (rx->bar == SHM_BAR_NONE ? G_MAXUINT64
+  h.features = rx->cfg.features & (rx->cfg.bar == SHM_BAR_NONE ? G_MAXUINT64
       : ~(guint64) SHM_FEATURE_FUTEX);
-  h.live = rx->live;
-  h.path = rx->path;
+  h.live = rx->cfg.live;
+  h.path = (gchar *) rx->cfg.path;
   h.caps = rx->cb.get_accept (rx, rx->user_data);
   h.boot_id = (gchar *) shm_boot_id ();
   shm_conn_send (rx->conn, SHM_MSG_HELLO, shm_hello_encode (&h), NULL);
@@ -806,10 +783,11 @@ keep_waiting (ShmReceiver * rx, const gchar * why, guint delay_ms)
   gint64 now = g_get_monotonic_time ();
 
   rx->said_waiting = TRUE;
-  if (rx->timeout_us > 0 && now - rx->waiting_since >= rx->timeout_us) {
+  if (rx->cfg.timeout_us > 0 && now - rx->waiting_since >= rx->cfg.timeout_us) {
     post_new (rx, TRUE, SHM_ENGINE_ERROR_OPEN_READ, why, "No sender at %s "
         "after %.1f s: start a shmsink with path=%s, or raise timeout.",
-        rx->control, rx->timeout_us / (gdouble) G_USEC_PER_SEC, rx->path);
+        rx->cfg.control, rx->cfg.timeout_us / (gdouble) G_USEC_PER_SEC,
+        rx->cfg.path);
     return;
   }
   schedule_connect (rx, delay_ms);
@@ -824,7 +802,7 @@ connected (ShmReceiver * rx, ShmConn * conn)
   g_mutex_lock (&rx->lock);
   rx->epoch++;
   g_mutex_unlock (&rx->lock);
-  shm_conn_start (rx->conn, rx->context, &conn_callbacks, rx);
+  shm_conn_start (rx->conn, rx->loop.context, &conn_callbacks, rx);
   rx->state = CONN_AWAIT_MMAP;
   rx->said_waiting = FALSE;
   rx->said_no_rings = FALSE;
@@ -840,7 +818,7 @@ ring_check_ack (ShmReceiver * rx)
 {
   if (shm_ring_acked (rx->ring_area, &rx->ring_geo, rx->ring_lane, rx->ring_id)) {
     g_autofree gchar *desc = g_strdup_printf ("in-band lane %u of %s",
-        rx->ring_lane, rx->path);
+        rx->ring_lane, rx->cfg.path);
     ShmConn *conn = shm_conn_new_ring (rx->ring_area, &rx->ring_geo,
         rx->ring_lane, rx->ring_id, FALSE, desc);
     /* the connection gives the lane back when it closes */
@@ -850,7 +828,8 @@ ring_check_ack (ShmReceiver * rx)
   }
   if (shm_ring_claimed (rx->ring_area, &rx->ring_geo, rx->ring_lane,
           rx->ring_id)
-      && g_get_monotonic_time () - rx->ring_claimed_at < rx->peer_timeout_us) {
+      && g_get_monotonic_time () - rx->ring_claimed_at <
+      rx->cfg.peer_timeout_us) {
     schedule_connect (rx, RING_ACK_POLL_MS);
     return;
   }
@@ -866,7 +845,7 @@ static ShmArea *
 ring_open (ShmReceiver * rx, ShmGeometry * geo)
 {
   g_autoptr (GError) err = NULL;
-  ShmArea *area = shm_area_open (rx->path, rx->allow_symlink
+  ShmArea *area = shm_area_open (rx->cfg.path, rx->cfg.allow_symlink
       ? SHM_OPEN_ALLOW_SYMLINK : 0, &err);
 
   if (!area) {
@@ -894,7 +873,7 @@ ring_open (ShmReceiver * rx, ShmGeometry * geo)
       post_new (rx, FALSE, SHM_ENGINE_ERROR_READ, NULL, "The area \"%s\" "
           "has no in-band control rings: its sender does not use "
           "control=ring (both sides need the same control); waiting.",
-          rx->path);
+          rx->cfg.path);
     }
     shm_area_unref (area);
     keep_waiting (rx, "the area has no in-band rings", RETRY_MS);
@@ -957,7 +936,7 @@ try_connect (gpointer user_data)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE))
       post_new (rx, TRUE, SHM_ENGINE_ERROR_OPEN_READ, NULL, "Could not "
-          "connect to the sender at %s: %s", rx->control, err->message);
+          "connect to the sender at %s: %s", rx->cfg.control, err->message);
     else
       keep_waiting (rx, err->message, RETRY_MS);
     return G_SOURCE_REMOVE;
@@ -966,7 +945,7 @@ try_connect (gpointer user_data)
   if (g_str_equal (peer, "a unix socket peer") || g_str_has_prefix (peer,
           "process ")) {
     g_free (peer);
-    peer = g_strdup (rx->control);
+    peer = g_strdup (rx->cfg.control);
   }
   connected (rx, shm_conn_new_socket (sock, peer));
   g_free (peer);
@@ -982,7 +961,7 @@ schedule_connect (ShmReceiver * rx, guint delay_ms)
     rx->waiting_since = g_get_monotonic_time ();
   rx->retry_source = g_timeout_source_new (delay_ms);
   g_source_set_callback (rx->retry_source, try_connect, rx, NULL);
-  g_source_attach (rx->retry_source, rx->context);
+  g_source_attach (rx->retry_source, rx->loop.context);
 }
 
 static gboolean
@@ -999,7 +978,7 @@ on_tick (gpointer user_data)
     rx->last_message = now;     /* not reading: silence is ours */
   g_mutex_unlock (&rx->lock);
   if (rx->state == CONN_READY && !rx->stalled
-      && now - rx->last_message > rx->peer_timeout_us) {
+      && now - rx->last_message > rx->cfg.peer_timeout_us) {
     g_autofree gchar *reason = g_strdup_printf ("no message for %"
         G_GINT64_FORMAT " ms", (now - rx->last_message) / 1000);
     rx->stalled = TRUE;
@@ -1007,17 +986,6 @@ on_tick (gpointer user_data)
         rx->session_id, reason);
   }
   return G_SOURCE_CONTINUE;
-}
-
-static gpointer
-control_thread (gpointer data)
-{
-  ShmReceiver *rx = data;
-
-  g_main_context_push_thread_default (rx->context);
-  g_main_loop_run (rx->loop);
-  g_main_context_pop_thread_default (rx->context);
-  return NULL;
 }
 
 /* --- lifetime ------------------------------------------------------------- */
@@ -1030,15 +998,9 @@ shm_receiver_new (const ShmReceiverConfig * c,
 
   rx->cb = *cb;
   rx->user_data = user_data;
-  rx->path = g_strdup (c->path);
-  rx->control = g_strdup (c->control);
-  rx->bar = c->bar;
-  rx->allow_symlink = c->allow_symlink;
-  rx->inline_fallback = c->inline_fallback;
-  rx->live = c->live;
-  rx->timeout_us = c->timeout_us;
-  rx->peer_timeout_us = c->peer_timeout_us;
-  rx->features = c->features;
+  rx->cfg = *c;
+  rx->cfg.path = g_strdup (c->path);
+  rx->cfg.control = g_strdup (c->control);
   g_mutex_init (&rx->lock);
   g_queue_init (&rx->items);
   g_queue_init (&rx->caps);
@@ -1049,8 +1011,8 @@ void
 shm_receiver_free (ShmReceiver * rx)
 {
   shm_receiver_stop (rx);
-  g_free (rx->path);
-  g_free (rx->control);
+  g_free ((gchar *) rx->cfg.path);
+  g_free ((gchar *) rx->cfg.control);
   g_mutex_clear (&rx->lock);
   g_free (rx);
 }
@@ -1064,7 +1026,7 @@ shm_receiver_free (ShmReceiver * rx)
 void
 shm_receiver_start (ShmReceiver * rx)
 {
-  if (!shm_address_parse (rx->control, &rx->addr, NULL))
+  if (!shm_address_parse (rx->cfg.control, &rx->addr, NULL))
     g_return_if_reached ();
   rx->state = CONN_NONE;
   rx->waiting_since = g_get_monotonic_time ();
@@ -1079,22 +1041,10 @@ shm_receiver_start (ShmReceiver * rx)
   rx->discont = FALSE;
   memset (&rx->clock, 0, sizeof rx->clock);
 
-  rx->context = g_main_context_new ();
-  rx->loop = g_main_loop_new (rx->context, FALSE);
-  rx->tick_source = g_timeout_source_new (TICK_MS);
-  g_source_set_callback (rx->tick_source, on_tick, rx, NULL);
-  g_source_attach (rx->tick_source, rx->context);
+  shm_loop_init (&rx->loop);
+  rx->tick_source = shm_loop_add_timeout (&rx->loop, TICK_MS, on_tick, rx);
   schedule_connect (rx, 0);
-  rx->thread = g_thread_new ("shmsrc-control", control_thread, rx);
-}
-
-static void
-destroy_source (GSource ** source)
-{
-  if (*source) {
-    g_source_destroy (*source);
-    g_clear_pointer (source, g_source_unref);
-  }
+  shm_loop_run (&rx->loop, "shmsrc-control");
 }
 
 static void
@@ -1113,20 +1063,16 @@ clear_items_locked (ShmReceiver * rx)
 void
 shm_receiver_stop (ShmReceiver * rx)
 {
-  if (!rx->thread)
+  if (!rx->loop.thread)
     return;
-  g_main_context_invoke (rx->context, (GSourceFunc) (void (*)(void))
-      g_main_loop_quit, rx->loop);
-  g_thread_join (rx->thread);
-  rx->thread = NULL;
+  shm_loop_stop (&rx->loop);
   if (rx->conn)
     shm_send_bye (rx->conn, "shmsrc stopped");
   disconnect (rx);
-  destroy_source (&rx->retry_source);
-  destroy_source (&rx->tick_source);
-  destroy_source (&rx->discard_source);
-  g_clear_pointer (&rx->loop, g_main_loop_unref);
-  g_clear_pointer (&rx->context, g_main_context_unref);
+  shm_source_clear (&rx->retry_source);
+  shm_source_clear (&rx->tick_source);
+  shm_source_clear (&rx->discard_source);
+  shm_loop_clear (&rx->loop);
   shm_address_clear (&rx->addr);
 
   g_mutex_lock (&rx->lock);
@@ -1382,7 +1328,7 @@ sleep_locked (ShmReceiver * rx)
 static gboolean
 too_many_locked (ShmReceiver * rx, guint32 pending)
 {
-  return rx->live && rx->cur && pending > MAX (1, rx->cur->geo.n_slots - 2);
+  return rx->cfg.live && rx->cur && pending > MAX (1, rx->cur->geo.n_slots - 2);
 }
 
 static ShmRxFrame *
@@ -1454,7 +1400,7 @@ handle_record_locked (ShmReceiver * rx, const ShmRecord * rec,
     if (r == WAIT && !rx->caps_wait_since)
       rx->caps_wait_since = g_get_monotonic_time ();
     else if (r == WAIT && g_get_monotonic_time () - rx->caps_wait_since
-        > rx->peer_timeout_us) {
+        > rx->cfg.peer_timeout_us) {
       g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
           "a frame of caps generation %u, which never came", rec->caps_gen);
       return SHM_RECV_ERROR;
@@ -1575,14 +1521,14 @@ shm_receiver_set_discarding (ShmReceiver * rx, gboolean discarding)
   g_mutex_lock (&rx->lock);
   rx->discarding = discarding;
   g_mutex_unlock (&rx->lock);
-  if (!rx->context)
+  if (!rx->loop.context)
     return;
   if (discarding && !rx->discard_source) {
     rx->discard_source = g_timeout_source_new (DISCARD_MS);
     g_source_set_callback (rx->discard_source, on_discard, rx, NULL);
-    g_source_attach (rx->discard_source, rx->context);
+    g_source_attach (rx->discard_source, rx->loop.context);
   } else if (!discarding) {
-    destroy_source (&rx->discard_source);
+    shm_source_clear (&rx->discard_source);
   }
 }
 
@@ -1610,13 +1556,13 @@ shm_receiver_send_accept (ShmReceiver * rx, const gchar * caps)
 {
   gpointer *args = g_new (gpointer, 2);
 
-  if (!rx->context) {
+  if (!rx->loop.context) {
     g_free (args);
     return;
   }
   args[0] = rx;
   args[1] = g_strdup (caps);
-  g_main_context_invoke (rx->context, send_accept_cb, args);
+  g_main_context_invoke (rx->loop.context, send_accept_cb, args);
 }
 
 void

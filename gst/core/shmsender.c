@@ -9,6 +9,7 @@
 
 #include "shmsender.h"
 #include "shmbell.h"
+#include "shmloop.h"
 #include "shmring.h"
 
 #include <errno.h>
@@ -69,22 +70,11 @@ struct _ShmSender
   ShmSenderCallbacks cb;
   gpointer user_data;
 
-  /* configuration, set at creation (timeouts: lock) */
-  gchar *path;
-  gchar *control;
-  guint num_slots;
-  guint64 size;
-  guint mode;
-  gboolean allow_symlink;
-  gboolean inline_fallback;
-  gint64 slot_timeout_us;
-  gint64 peer_timeout_us;
-  guint64 features;
+  /* set at creation (its strings owned; the timeouts: lock) */
+  ShmSenderConfig cfg;
 
   /* control thread; created in start, joined in stop */
-  GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
+  ShmLoop loop;
   GSocket *listener;
   GSource *listen_source;
   GSource *tick_source;
@@ -122,11 +112,13 @@ static void peer_drop (ShmSender * s, ShmPeer * p, const gchar * event,
 
 /* --- messages for the element ------------------------------------------ */
 
+/* Posts @error (taken) for the element: first, since the streaming side
+ * fails once the engine is fatal. */
 static void
-post (ShmSender * s, gboolean fatal, const GError * error, const gchar * debug)
+post (ShmSender * s, gboolean fatal, GError * error, const gchar * debug)
 {
-  /* posted first: the streaming thread fails once fatal is set */
   s->cb.message (fatal, error, debug, s->user_data);
+  g_error_free (error);
   if (fatal) {
     g_mutex_lock (&s->lock);
     s->fatal = TRUE;
@@ -135,24 +127,8 @@ post (ShmSender * s, gboolean fatal, const GError * error, const gchar * debug)
   }
 }
 
-static void
-post_new (ShmSender * s, gboolean fatal, gint code, const gchar * debug,
-    const gchar * format, ...)
-G_GNUC_PRINTF (5, 6);
-
-     static void
-         post_new (ShmSender * s, gboolean fatal, gint code,
-    const gchar * debug, const gchar * format, ...)
-{
-  va_list args;
-  GError *err;
-
-  va_start (args, format);
-  err = g_error_new_valist (SHM_ENGINE_ERROR, code, format, args);
-  va_end (args);
-  post (s, fatal, err, debug);
-  g_error_free (err);
-}
+#define post_new(s, fatal, code, debug, ...) \
+  post (s, fatal, g_error_new (SHM_ENGINE_ERROR, code, __VA_ARGS__), debug)
 
 static void
 event (ShmSender * s, const gchar * what, ShmPeer * p, guint64 session,
@@ -200,10 +176,10 @@ start_handshake_locked (ShmSender * s, ShmPeer * p)
   p->since = g_get_monotonic_time ();
 
   m.version = SHM_PROTO_VERSION;
-  m.features = s->features & (shm_area_can_futex (area) ? G_MAXUINT64
+  m.features = s->cfg.features & (shm_area_can_futex (area) ? G_MAXUINT64
       : ~(guint64) SHM_FEATURE_FUTEX);
   m.geo = s->geo;
-  m.file = s->path;
+  m.file = (gchar *) s->cfg.path;
   memcpy (m.token, p->token, SHM_TOKEN_BYTES);
   m.token_bytes = SHM_TOKEN_BYTES;
   m.token_index = p->token_index;
@@ -279,7 +255,7 @@ choose_wake_locked (ShmSender * s, ShmPeer * p)
 {
   if (s->ring)
     return SHM_WAKE_POLL;
-  if ((p->features & s->features & SHM_FEATURE_FUTEX)
+  if ((p->features & s->cfg.features & SHM_FEATURE_FUTEX)
       && shm_area_can_futex (shm_slots_get_area (s->slots))
       && p->boot_id && *p->boot_id && g_str_equal (p->boot_id, shm_boot_id ()))
     return SHM_WAKE_FUTEX;
@@ -319,7 +295,7 @@ check_reply_locked (ShmSender * s, ShmPeer * p, const ShmReply * r)
 {
   if (r->want_inline)
     return g_strdup_printf ("The sender's area \"%s\" and the receiver's "
-        "area \"%s\" do not map the same memory: %s", s->path, p->path,
+        "area \"%s\" do not map the same memory: %s", s->cfg.path, p->path,
         r->reason && *r->reason ? r->reason : "the receiver says so");
   /* a token of the receiver's own, not ours echoed */
   if ((r->token_bytes == SHM_TOKEN_BYTES
@@ -328,7 +304,7 @@ check_reply_locked (ShmSender * s, ShmPeer * p, const ShmReply * r)
           p->lane, r->token, r->token_bytes, r->token_index))
     return g_strdup_printf ("The sender's area \"%s\" and the receiver's "
         "area \"%s\" do not map the same memory: the receiver's token was "
-        "not found in \"%s\"", s->path, p->path, s->path);
+        "not found in \"%s\"", s->cfg.path, p->path, s->cfg.path);
   return NULL;
 }
 
@@ -354,7 +330,7 @@ handle_reply (ShmSender * s, ShmPeer * p, GVariant * body)
   }
   msg = check_reply_locked (s, p, &r);
   ok = msg == NULL;
-  if (!ok && s->inline_fallback && p->network) {
+  if (!ok && s->cfg.inline_fallback && p->network) {
     /* peers on different machines: the bytes go through the connection */
     p->frames_inline = TRUE;
     ok = TRUE;
@@ -579,7 +555,7 @@ peer_add (ShmSender * s, ShmConn * conn, gchar * name, gboolean network,
     peer_free (p);
     return;
   }
-  shm_conn_start (p->conn, s->context, &peer_callbacks, p);
+  shm_conn_start (p->conn, s->loop.context, &peer_callbacks, p);
 }
 
 static gboolean
@@ -677,7 +653,7 @@ on_tick (gpointer user_data)
   g_mutex_lock (&s->lock);
   for (GList * l = s->peers; l; l = l->next) {
     ShmPeer *p = l->data;
-    if (now - p->last_seen > s->peer_timeout_us
+    if (now - p->last_seen > s->cfg.peer_timeout_us
         || (p->state != PEER_READY && p->state != PEER_AWAIT_AREA
             && now - p->since > HANDSHAKE_TIMEOUT_US))
       dead = g_list_prepend (dead, p);
@@ -703,36 +679,6 @@ on_tick (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static gpointer
-control_thread (gpointer data)
-{
-  ShmSender *s = data;
-
-  g_main_context_push_thread_default (s->context);
-  g_main_loop_run (s->loop);
-  g_main_context_pop_thread_default (s->context);
-  return NULL;
-}
-
-static GSource *
-attach_timeout (ShmSender * s, guint ms, GSourceFunc func)
-{
-  GSource *source = g_timeout_source_new (ms);
-
-  g_source_set_callback (source, func, s, NULL);
-  g_source_attach (source, s->context);
-  return source;
-}
-
-static void
-destroy_source (GSource ** source)
-{
-  if (*source) {
-    g_source_destroy (*source);
-    g_clear_pointer (source, g_source_unref);
-  }
-}
-
 /* --- area ---------------------------------------------------------------- */
 
 static gboolean
@@ -744,8 +690,10 @@ open_area_locked (ShmSender * s, guint64 needed, ShmArea ** area,
     *created = FALSE;
     return TRUE;
   }
-  *area = shm_area_create (s->path, s->size ? s->size : needed, s->mode,
-      SHM_OPEN_LOCK | (s->allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0),
+  *area =
+      shm_area_create (s->cfg.path, s->cfg.size ? s->cfg.size : needed,
+      s->cfg.mode,
+      SHM_OPEN_LOCK | (s->cfg.allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0),
       created, error);
   return *area != NULL;
 }
@@ -763,7 +711,7 @@ ensure_area_locked (ShmSender * s, guint64 frame_size, GError ** error)
 
   if (s->slots && s->geo.slot_size >= frame_size)
     return TRUE;
-  needed = shm_geometry_size_needed (s->num_slots, frame_size, ring_size);
+  needed = shm_geometry_size_needed (s->cfg.num_slots, frame_size, ring_size);
   if (s->slots) {
     ShmArea *old = shm_slots_get_area (s->slots);
     if (!shm_area_is_created (old) || s->ring) {
@@ -772,18 +720,18 @@ ensure_area_locked (ShmSender * s, guint64 frame_size, GError ** error)
           "Frames of %" G_GUINT64_FORMAT " bytes do not fit the slots of "
           "\"%s\" (%" G_GUINT64_FORMAT " bytes); shmsink %s: it needs at "
           "least %" G_GUINT64_FORMAT " bytes for %u slots", frame_size,
-          s->path, s->geo.slot_size, s->ring
+          s->cfg.path, s->geo.slot_size, s->ring
           ? "does not resize an area with in-band control rings"
-          : "did not create it and never resizes it", needed, s->num_slots);
+          : "did not create it and never resizes it", needed, s->cfg.num_slots);
       return FALSE;
     }
     shm_area_unlink (old, NULL);
   }
   if (!open_area_locked (s, needed, &area, &created, error))
     return FALSE;
-  if (!shm_geometry_compute (&geo, shm_area_get_size (area), s->num_slots,
+  if (!shm_geometry_compute (&geo, shm_area_get_size (area), s->cfg.num_slots,
           frame_size, ring_size, error)) {
-    g_prefix_error (error, "\"%s\": ", s->path);
+    g_prefix_error (error, "\"%s\": ", s->cfg.path);
     if (g_error_matches (*error, SHM_AREA_ERROR, SHM_AREA_ERROR_TOO_SMALL))
       g_prefix_error (error, "%s: ", created ? "the size property is too "
           "small" : "the existing file is too small");
@@ -798,7 +746,7 @@ ensure_area_locked (ShmSender * s, guint64 frame_size, GError ** error)
 
   g_clear_pointer (&s->slots, shm_slots_unref);
   s->slots = shm_slots_new (area, &geo);
-  shm_slots_set_timeout (s->slots, s->slot_timeout_us);
+  shm_slots_set_timeout (s->slots, s->cfg.slot_timeout_us);
   shm_slots_set_poll (s->slots, s->ring);
   if (g_atomic_int_get (&s->flushing))
     shm_slots_set_flushing (s->slots, TRUE);
@@ -820,16 +768,16 @@ static gboolean
 check_area_path (ShmSender * s, GError ** error)
 {
   g_autoptr (GError) err = NULL;
-  g_autofree gchar *dir = g_path_get_dirname (s->path);
+  g_autofree gchar *dir = g_path_get_dirname (s->cfg.path);
   ShmArea *area;
 
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_NOT_FOUND,
-        "Directory \"%s\" does not exist (path=%s).", dir, s->path);
+        "Directory \"%s\" does not exist (path=%s).", dir, s->cfg.path);
     return FALSE;
   }
-  area = shm_area_create (s->path, 0, 0, SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
-      | (s->allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &err);
+  area = shm_area_create (s->cfg.path, 0, 0, SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
+      | (s->cfg.allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &err);
   if (area) {
     s->existing = area;
     return TRUE;
@@ -840,7 +788,7 @@ check_area_path (ShmSender * s, GError ** error)
   }
   if (access (dir, W_OK | X_OK) < 0) {
     g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_OPEN_WRITE,
-        "Could not create \"%s\": %s.", s->path, g_strerror (errno));
+        "Could not create \"%s\": %s.", s->cfg.path, g_strerror (errno));
     return FALSE;
   }
   return TRUE;
@@ -852,18 +800,19 @@ listen_on (ShmSender * s, ShmAddress * addr, GError ** error)
   g_autoptr (GError) err = NULL;
   struct stat st;
 
-  s->listener = shm_address_listen (addr, s->mode, &err);
+  s->listener = shm_address_listen (addr, s->cfg.mode, &err);
   if (!s->listener) {
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
       g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_BUSY,
-          "Another shmsink owns \"%s\": its control socket answers.", s->path);
+          "Another shmsink owns \"%s\": its control socket answers.",
+          s->cfg.path);
     else if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
       g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_OPEN_WRITE,
           "Could not create the control socket for \"%s\": permission "
-          "denied.", s->path);
+          "denied.", s->cfg.path);
     else
       g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_OPEN_WRITE,
-          "Could not listen on %s: %s", s->control, err->message);
+          "Could not listen on %s: %s", s->cfg.control, err->message);
     return FALSE;
   }
   if (addr->kind == SHM_ADDRESS_UNIX && stat (addr->path, &st) == 0) {
@@ -882,11 +831,11 @@ start_ring (ShmSender * s, GError ** error)
 {
   gboolean ok;
 
-  if (!s->existing && s->size == 0) {
+  if (!s->existing && s->cfg.size == 0) {
     g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_SETTINGS,
         "control=ring needs an area of a known size before any caps: \"%s\" "
         "does not exist, so set the size property (bytes), or create the "
-        "file first.", s->path);
+        "file first.", s->cfg.path);
     return FALSE;
   }
   g_mutex_lock (&s->lock);
@@ -906,16 +855,9 @@ shm_sender_new (const ShmSenderConfig * c, const ShmSenderCallbacks * cb,
 
   s->cb = *cb;
   s->user_data = user_data;
-  s->path = g_strdup (c->path);
-  s->control = g_strdup (c->control);
-  s->num_slots = c->num_slots;
-  s->size = c->size;
-  s->mode = c->mode;
-  s->allow_symlink = c->allow_symlink;
-  s->inline_fallback = c->inline_fallback;
-  s->slot_timeout_us = c->slot_timeout_us;
-  s->peer_timeout_us = c->peer_timeout_us;
-  s->features = c->features;
+  s->cfg = *c;
+  s->cfg.path = g_strdup (c->path);
+  s->cfg.control = g_strdup (c->control);
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   return s;
@@ -925,8 +867,8 @@ void
 shm_sender_free (ShmSender * s)
 {
   shm_sender_stop (s);
-  g_free (s->path);
-  g_free (s->control);
+  g_free ((gchar *) s->cfg.path);
+  g_free ((gchar *) s->cfg.control);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
   g_free (s);
@@ -944,7 +886,7 @@ shm_sender_start (ShmSender * s, GError ** error)
   ShmAddress addr;
   gboolean ok;
 
-  if (!shm_address_parse (s->control, &addr, error)) {
+  if (!shm_address_parse (s->cfg.control, &addr, error)) {
     (*error)->domain = SHM_ENGINE_ERROR;
     (*error)->code = SHM_ENGINE_ERROR_SETTINGS;
     return FALSE;
@@ -963,29 +905,21 @@ shm_sender_start (ShmSender * s, GError ** error)
     return FALSE;
   }
 
-  s->context = g_main_context_new ();
-  s->loop = g_main_loop_new (s->context, FALSE);
+  shm_loop_init (&s->loop);
   if (s->listener) {
     s->listen_source = g_socket_create_source (s->listener, G_IO_IN, NULL);
     g_source_set_callback (s->listen_source,
         (GSourceFunc) (void (*)(void)) on_incoming, s, NULL);
-    g_source_attach (s->listen_source, s->context);
+    g_source_attach (s->listen_source, s->loop.context);
   } else {
-    s->ring_source = attach_timeout (s, RING_POLL_MS, on_ring_poll);
+    s->ring_source = shm_loop_add_timeout (&s->loop, RING_POLL_MS,
+        on_ring_poll, s);
   }
-  s->tick_source = attach_timeout (s, TICK_MS, on_tick);
-  s->thread = g_thread_new ("shmsink-control", control_thread, s);
+  s->tick_source = shm_loop_add_timeout (&s->loop, TICK_MS, on_tick, s);
+  shm_loop_run (&s->loop, "shmsink-control");
   return TRUE;
 }
 
-static void
-quit_and_join (ShmSender * s)
-{
-  g_main_context_invoke (s->context, (GSourceFunc) (void (*)(void))
-      g_main_loop_quit, s->loop);
-  g_thread_join (s->thread);
-  s->thread = NULL;
-}
 
 /* Stops the control thread, says bye to every receiver, and removes what
  * it created (the area, the socket).  A file it did not create stays, but
@@ -996,8 +930,7 @@ shm_sender_stop (ShmSender * s)
   struct stat st;
   GList *peers;
 
-  if (s->thread)
-    quit_and_join (s);
+  shm_loop_stop (&s->loop);
   g_mutex_lock (&s->lock);
   s->started = FALSE;
   g_cond_broadcast (&s->cond);
@@ -1015,9 +948,9 @@ shm_sender_stop (ShmSender * s)
   }
   g_list_free (peers);
 
-  destroy_source (&s->listen_source);
-  destroy_source (&s->tick_source);
-  destroy_source (&s->ring_source);
+  shm_source_clear (&s->listen_source);
+  shm_source_clear (&s->tick_source);
+  shm_source_clear (&s->ring_source);
   if (s->listener) {
     g_socket_close (s->listener, NULL);
     g_clear_object (&s->listener);
@@ -1027,8 +960,7 @@ shm_sender_stop (ShmSender * s)
       && st.st_dev == s->socket_dev && st.st_ino == s->socket_ino)
     g_unlink (s->socket_path);
   g_clear_pointer (&s->socket_path, g_free);
-  g_clear_pointer (&s->loop, g_main_loop_unref);
-  g_clear_pointer (&s->context, g_main_context_unref);
+  shm_loop_clear (&s->loop);
 
   g_mutex_lock (&s->lock);
   if (s->slots) {
@@ -1124,7 +1056,7 @@ guint64
 shm_sender_max_frame_size (ShmSender * s)
 {
   ShmGeometry geo;
-  guint64 area_size = s->size;
+  guint64 area_size = s->cfg.size;
 
   g_mutex_lock (&s->lock);
   if (s->slots && !shm_area_is_created (shm_slots_get_area (s->slots))) {
@@ -1137,7 +1069,7 @@ shm_sender_max_frame_size (ShmSender * s)
   g_mutex_unlock (&s->lock);
   if (!area_size)
     return 0;
-  if (!shm_geometry_compute (&geo, area_size, s->num_slots, 1,
+  if (!shm_geometry_compute (&geo, area_size, s->cfg.num_slots, 1,
           s->ring ? SHM_RING_REGION_SIZE : 0, NULL))
     return 1;                   /* nothing fits */
   return geo.slot_size;
@@ -1158,7 +1090,7 @@ shm_sender_set_min_ready (ShmSender * s, guint min)
 guint64
 shm_sender_size_needed (ShmSender * s, guint64 frame_size)
 {
-  return shm_geometry_size_needed (s->num_slots, frame_size,
+  return shm_geometry_size_needed (s->cfg.num_slots, frame_size,
       s->ring ? SHM_RING_REGION_SIZE : 0);
 }
 
@@ -1255,8 +1187,8 @@ shm_sender_set_timeouts (ShmSender * s, gint64 slot_timeout_us,
     gint64 peer_timeout_us)
 {
   g_mutex_lock (&s->lock);
-  s->slot_timeout_us = slot_timeout_us;
-  s->peer_timeout_us = peer_timeout_us;
+  s->cfg.slot_timeout_us = slot_timeout_us;
+  s->cfg.peer_timeout_us = peer_timeout_us;
   if (s->slots)
     shm_slots_set_timeout (s->slots, slot_timeout_us);
   g_mutex_unlock (&s->lock);
@@ -1343,8 +1275,8 @@ pace (ShmSender * s, ShmSlots * slots, gsize size)
   ShmPeer *behind;
 
   g_mutex_lock (&s->lock);
-  deadline = s->slot_timeout_us < 0 ? -1 : g_get_monotonic_time ()
-      + s->slot_timeout_us;
+  deadline = s->cfg.slot_timeout_us < 0 ? -1 : g_get_monotonic_time ()
+      + s->cfg.slot_timeout_us;
   lanes = paced_lanes_locked (s);
   g_mutex_unlock (&s->lock);
   if (lanes) {
@@ -1549,7 +1481,7 @@ shm_sender_send_eos (ShmSender * s)
   ShmPeer *p;
 
   g_mutex_lock (&s->lock);
-  deadline = start + s->peer_timeout_us;
+  deadline = start + s->cfg.peer_timeout_us;
   slots = s->slots ? shm_slots_ref (s->slots) : NULL;
   eos.type = SHM_RECORD_EOS;
   eos.slot = SHM_RECORD_NO_SLOT;
