@@ -1317,7 +1317,8 @@ sleep_locked (ShmReceiver * rx)
   shm_bell_wait (bell, seen, timeout);
   g_mutex_lock (&rx->lock);
   rx->wait_bell = NULL;
-  if (flag)
+  /* (a dead session's channel may be another receiver's now) */
+  if (flag && !g_atomic_int_get (&s->dead))
     shm_chan_rx_set_waiting (&s->chan, FALSE);
   rx->stats.wakeups++;
   g_mutex_unlock (&rx->lock);
