@@ -39,6 +39,10 @@ G_BEGIN_DECLS
   gint first_ms;                /* no first frame for this long: hang */
   gint eos_wait_ms;             /* receiver: wait for EOS after the frames */
   gboolean no_receiver;         /* ours: wait-for-receiver=false */
+  const gchar *control;         /* ours: control address (NULL: default) */
+  guint64 area_size;            /* ours sender: size of the area (0: auto) */
+  const gchar *pid_file;        /* the child writes its process id here */
+  gboolean no_cpu;              /* no getrusage per frame (under strace) */
 } BenchChildOptions;
 
 gint bench_child_run (const BenchChildOptions * opts);

@@ -81,14 +81,14 @@ measure_locked (Child * c, gint64 now)
     c->have_start = TRUE;
     c->start_index = index;
     c->start_ns = now;
-    c->start_cpu = bench_cpu_ns (NULL);
+    c->start_cpu = c->opts->no_cpu ? 0 : bench_cpu_ns (NULL);
     c->last_ns = c->start_ns;
     c->last_cpu = c->start_cpu;
     c->last_index = index;
     return;
   }
   c->last_ns = now;
-  c->last_cpu = bench_cpu_ns (NULL);
+  c->last_cpu = c->opts->no_cpu ? 0 : bench_cpu_ns (NULL);
   c->last_index = index;
 }
 
@@ -418,8 +418,9 @@ pipeline_description (const BenchChildOptions * o)
       return g_strdup_printf ("shmsrc name=src socket-path=\"%s\" is-live=true "
           "do-timestamp=true ! %s ! fakesink name=sink sync=false "
           "enable-last-sample=%s", o->path, caps, keep);
-    return g_strdup_printf ("shmsrc name=src path=\"%s\" is-live=%s ! "
+    return g_strdup_printf ("shmsrc name=src path=\"%s\"%s%s is-live=%s ! "
         "fakesink name=sink sync=false enable-last-sample=%s", o->path,
+        o->control ? " control=" : "", o->control ? o->control : "",
         o->live ? "true" : "false", keep);
   }
 
@@ -435,8 +436,13 @@ pipeline_description (const BenchChildOptions * o)
         "shm-size=%" G_GUINT64_FORMAT " wait-for-connection=true sync=false "
         "enable-last-sample=false", o->path, o->shm_size);
   } else {
-    sink = g_strdup_printf ("shmsink name=sink path=\"%s\" num-slots=%d "
-        "sync=false%s", o->path, o->slots,
+    g_autofree gchar *size = o->area_size ?
+        g_strdup_printf (" size=%" G_GUINT64_FORMAT, o->area_size) :
+        g_strdup ("");
+
+    sink = g_strdup_printf ("shmsink name=sink path=\"%s\"%s%s%s "
+        "num-slots=%d sync=false%s", o->path, o->control ? " control=" : "",
+        o->control ? o->control : "", size, o->slots,
         o->no_receiver ? " wait-for-receiver=false" : "");
   }
   return g_strdup_printf ("videotestsrc name=src pattern=solid-color "
@@ -495,6 +501,13 @@ bench_child_run (const BenchChildOptions * o)
   g_autoptr (GError) err = NULL;
   GstBus *bus;
   GstPad *pad;
+
+  if (o->pid_file) {
+    /* the parent signals this process, not the program it runs under
+     * (strace, perf), and knows the name of its segments */
+    g_autofree gchar *pid = g_strdup_printf ("%d\n", (int) getpid ());
+    g_file_set_contents (o->pid_file, pid, -1, NULL);
+  }
 
   c.opts = o;
   g_mutex_init (&c.lock);

@@ -4,12 +4,14 @@
  *
  * Runs, side by side and on the same pipelines: the memcpy limit for one
  * frame, the producer alone, the producer into a pool of K buffers (the
- * fair zero-copy ceiling), gst-shm zero-copy and on its copy path, and
- * gst-plugins-bad's shmsink/shmsrc; for each size, format, live or not,
- * slot count and receiver (keeps its last frame or not).  Every pipeline
- * runs in a child process of this program (the same binary, --child) with
- * a hard timeout, so that a case that hangs is a row that says so.  Writes
- * a Markdown report and prints a short table.
+ * fair zero-copy ceiling), gst-shm zero-copy (over its unix socket and over
+ * the in-band control rings) and on its copy path, and gst-plugins-bad's
+ * shmsink/shmsrc; for each size, format, live or not, slot count and
+ * receiver (keeps its last frame or not).  Every pipeline runs in a child
+ * process of this program (the same binary, --child) with a hard timeout,
+ * so that a case that hangs is a row that says so.  Then (--syscalls) a few
+ * pipelines again under strace -f -c, for their system calls per frame.
+ * Writes a Markdown report and prints a short table.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -49,6 +51,8 @@ static gchar *opt_perf;
 static gdouble opt_live_seconds;
 static gchar *opt_command;
 static gchar *opt_source;
+static gboolean opt_syscalls;
+static gboolean opt_no_syscalls;
 /* child options */
 static gchar *opt_child;
 static gchar *opt_transport = "none";
@@ -70,6 +74,10 @@ static gint opt_stall_ms = 3000;
 static gint opt_first_ms = 10000;
 static gint opt_eos_wait_ms = 250;
 static gboolean opt_no_receiver;
+static gchar *opt_control;
+static gint64 opt_area_size;
+static gchar *opt_pid_file;
+static gboolean opt_no_cpu;
 
 static GOptionEntry entries[] = {
   {"quick", 0, 0, G_OPTION_ARG_NONE, &opt_quick,
@@ -98,6 +106,12 @@ static GOptionEntry entries[] = {
       "Command line to record in the report (default: this one)", "CMD"},
   {"source", 0, 0, G_OPTION_ARG_STRING, &opt_source,
       "Source revision to record in the report", "TEXT"},
+  {"syscalls", 0, 0, G_OPTION_ARG_NONE, &opt_syscalls,
+      "After the passes, count the system calls per frame of a few "
+        "pipelines under strace -f -c (default in a full run; not with "
+        "--quick or --only unless given)", NULL},
+  {"no-syscalls", 0, 0, G_OPTION_ARG_NONE, &opt_no_syscalls,
+      "Skip the system call counts", NULL},
   {"child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_child,
       "Run one pipeline: inspect, alone, send or recv", "ROLE"},
   {"transport", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_transport,
@@ -134,6 +148,14 @@ static GOptionEntry entries[] = {
       NULL, NULL},
   {"no-receiver", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
       &opt_no_receiver, NULL, NULL},
+  {"control", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_control,
+      NULL, NULL},
+  {"area-size", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT64, &opt_area_size,
+      NULL, NULL},
+  {"pid-file", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &opt_pid_file,
+      NULL, NULL},
+  {"no-cpu", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_cpu, NULL,
+      NULL},
   {NULL}
 };
 
@@ -145,13 +167,14 @@ typedef enum
   KIND_CEILING,
   KIND_COPY_STEP,
   KIND_OURS_ZC,
+  KIND_OURS_RING,
   KIND_OURS_COPY,
   KIND_BAD,
 } Kind;
 
 static const gchar *kind_names[] = {
-  "producer", "ceiling", "ours-copy-step", "ours-zero-copy", "ours-copy",
-  "bad"
+  "producer", "ceiling", "ours-copy-step", "ours-zero-copy", "ours-ring",
+  "ours-copy", "bad"
 };
 
 typedef struct
@@ -182,6 +205,8 @@ typedef struct
   guint64 rcv_missing;
   guint64 unstamped;
   gchar *warnings;
+  gchar *snd_trace;             /* strace -c summaries (system call pass) */
+  gchar *rcv_trace;
 } Run;
 
 typedef struct
@@ -238,6 +263,10 @@ typedef struct
   gchar *bad_error;
   guint seq;
   GArray *floor[2];             /* wake-up latencies, 1 and 2 hops */
+  gboolean syscalls;            /* run the system call pass */
+  gchar *strace;                /* its program; NULL: not found */
+  gboolean tracing;             /* run_case: children under strace */
+  GPtrArray *sys_cases;         /* Case, one run each under strace */
 } Bench;
 
 static const Size sizes_full[] = {
@@ -353,14 +382,38 @@ child_env (const gchar * registry, const gchar * plugin_dir)
   return env;
 }
 
-static pid_t
-spawn (Bench * b, GPtrArray * args, gchar ** env, const gchar * log,
-    const gchar * perf_name)
+typedef struct
+{
+  pid_t pid;
+  gboolean done;
+  gint status;
+  struct rusage ru;
+  gint64 end_ns;
+  gboolean signalled;
+  gchar *pid_file;              /* under perf or strace: the child's pid */
+} Proc;
+
+/* Starts this program with @args as a child process: under strace -f -c
+ * (its summary into @trace) when @trace is set, else under perf record
+ * when --perf is given.  Under either, the child writes its process id into
+ * a file: signals go to it, not to the program it runs under. */
+static void
+spawn (Bench * b, Proc * p, GPtrArray * args, gchar ** env, const gchar * log,
+    const gchar * perf_name, const gchar * trace)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  gboolean perf = opt_perf && !trace;
   pid_t pid;
 
-  if (opt_perf) {
+  if (trace) {
+    g_ptr_array_add (argv, g_strdup (b->strace));
+    g_ptr_array_add (argv, g_strdup ("-f"));
+    g_ptr_array_add (argv, g_strdup ("-c"));
+    g_ptr_array_add (argv, g_strdup ("-o"));
+    g_ptr_array_add (argv, g_strdup (trace));
+    g_ptr_array_add (argv, g_strdup ("--"));
+    g_unlink (trace);
+  } else if (perf) {
     g_ptr_array_add (argv, g_strdup ("perf"));
     g_ptr_array_add (argv, g_strdup ("record"));
     g_ptr_array_add (argv, g_strdup ("-q"));
@@ -374,6 +427,13 @@ spawn (Bench * b, GPtrArray * args, gchar ** env, const gchar * log,
   g_ptr_array_add (argv, g_strdup (b->self));
   for (guint i = 0; i < args->len; i++)
     g_ptr_array_add (argv, g_strdup (g_ptr_array_index (args, i)));
+  g_free (p->pid_file);
+  p->pid_file = NULL;
+  if (trace || perf) {
+    p->pid_file = g_strconcat (log, ".pid", NULL);
+    g_unlink (p->pid_file);
+    g_ptr_array_add (argv, g_strdup_printf ("--pid-file=%s", p->pid_file));
+  }
   g_ptr_array_add (argv, NULL);
 
   fflush (stdout);
@@ -386,7 +446,9 @@ spawn (Bench * b, GPtrArray * args, gchar ** env, const gchar * log,
       dup2 (fd, 2);
       close (fd);
     }
-    if (opt_perf)
+    if (trace)
+      execve (b->strace, (gchar **) argv->pdata, env);
+    else if (perf)
       execvpe ("perf", (gchar **) argv->pdata, env);
     else
       execve (b->self, (gchar **) argv->pdata, env);
@@ -395,7 +457,21 @@ spawn (Bench * b, GPtrArray * args, gchar ** env, const gchar * log,
   if (pid < 0)
     g_printerr ("Could not start a child process: %s\n", g_strerror (errno));
   g_ptr_array_unref (argv);
-  return pid;
+  p->pid = pid;
+}
+
+/* The child itself: the process in the pid file of a child that runs under
+ * perf or strace (once it has written it), else the process started. */
+static pid_t
+proc_child_pid (Proc * p)
+{
+  g_autofree gchar *text = NULL;
+  gint64 pid;
+
+  if (!p->pid_file || !g_file_get_contents (p->pid_file, &text, NULL, NULL))
+    return p->pid;
+  pid = g_ascii_strtoll (text, NULL, 10);
+  return pid > 0 && pid < G_MAXINT ? (pid_t) pid : p->pid;
 }
 
 /* gst-plugins-bad's shmsink names its segment /dev/shm/shmpipe.PID.N
@@ -429,6 +505,20 @@ add_arg (GPtrArray * args, const gchar * fmt, ...)
   va_start (ap, fmt);
   g_ptr_array_add (args, g_strdup_vprintf (fmt, ap));
   va_end (ap);
+}
+
+/* ours-ring: with control=ring shmsink needs the size of the area file
+ * it creates.  gst/core lays it out as a header (4096 bytes), the token
+ * lanes (65536), the control rings (532480), the channels (294912), then
+ * the slots, which take all the room left: give each slot the frame with
+ * room to spare for aligned strides, in whole pages. */
+static guint64
+ring_area_size (const Case * c)
+{
+  guint64 slot = (guint64) (c->frame_bytes * 1.1) + 65536;
+
+  slot = (slot + 4095) / 4096 * 4096;
+  return 4096 + 65536 + 532480 + 294912 + (guint64) c->slots * slot;
 }
 
 static GPtrArray *
@@ -466,20 +556,18 @@ child_args (Bench * b, Case * c, const gchar * role, const gchar * transport,
     add_arg (args, "--ceiling");
   if (c->kind == KIND_BAD)
     add_arg (args, "--shm-size=%" G_GUINT64_FORMAT, c->frame_bytes * c->slots);
+  /* under strace: no getrusage of the benchmark's own in the counts */
+  if (b->tracing)
+    add_arg (args, "--no-cpu");
+  if (c->kind == KIND_OURS_RING) {
+    add_arg (args, "--control=ring");
+    if (g_str_equal (role, "send"))
+      add_arg (args, "--area-size=%" G_GUINT64_FORMAT, ring_area_size (c));
+  }
   /* ours passes EOS: wait for it; gst-plugins-bad's never does */
   add_arg (args, "--eos-wait-ms=%d", c->kind == KIND_BAD ? 250 : 3000);
   return args;
 }
-
-typedef struct
-{
-  pid_t pid;
-  gboolean done;
-  gint status;
-  struct rusage ru;
-  gint64 end_ns;
-  gboolean signalled;
-} Proc;
 
 static void
 proc_poll (Proc * p)
@@ -505,7 +593,7 @@ static void
 proc_kill (Proc * p, int sig)
 {
   if (p->pid > 0 && !p->done) {
-    kill (p->pid, sig);
+    kill (proc_child_pid (p), sig);
     p->signalled = TRUE;
   }
 }
@@ -532,8 +620,14 @@ proc_finish (Proc * p, gint ms)
   }
   if (!p->done) {
     proc_kill (p, SIGKILL);
+    /* the program it runs under ends with it; if not, it goes too */
+    until = bench_now_ns () + G_GINT64_CONSTANT (1000000000);
     while (!p->done) {
       proc_poll (p);
+      if (!p->done && bench_now_ns () > until && proc_child_pid (p) != p->pid) {
+        kill (p->pid, SIGKILL);
+        until = G_MAXINT64;
+      }
       if (!p->done)
         g_usleep (2000);
     }
@@ -754,18 +848,24 @@ run_case (Bench * b, Case * c, guint run_index)
   g_autofree gchar *snd_log = g_strconcat (base, "-snd.log", NULL);
   g_autofree gchar *rcv_log = g_strconcat (base, "-rcv.log", NULL);
   g_autofree gchar *perf_name = NULL;
+  gchar *snd_trace = NULL, *rcv_trace = NULL;
   gint64 hard_ms = c->live ? (gint64) (c->frames * 1000 / 60) + 30000 : 60000;
   Proc snd = { 0, }, rcv = { 0, };
   GKeyFile *skf = NULL, *rkf = NULL;
   g_autofree gchar *serr = NULL, *rerr = NULL;
   gboolean shm = c->kind >= KIND_OURS_ZC;
   gboolean bad = c->kind == KIND_BAD;
+  gboolean ring = c->kind == KIND_OURS_RING;
   gchar **env = bad || !shm ? b->env_bad : b->env_ours;
   GPtrArray *args;
   gint64 deadline;
 
   r->cpu_snd_ms = r->cpu_rcv_ms = -1;
   r->render_us = -1;
+  if (b->tracing) {
+    snd_trace = r->snd_trace = g_strconcat (base, "-snd.strace", NULL);
+    rcv_trace = r->rcv_trace = g_strconcat (base, "-rcv.strace", NULL);
+  }
   perf_name = g_strdup_printf ("%s-run%u", c->id, run_index);
   g_strdelimit (perf_name, "/", '_');
 
@@ -781,7 +881,7 @@ run_case (Bench * b, Case * c, guint run_index)
     g_autofree gchar *area = g_strconcat (base, ".area", NULL);
     args = child_args (b, c, "send", "ours", snd_res);
     add_arg (args, "--path=%s", area);
-    snd.pid = spawn (b, args, b->env_ours, snd_log, pname);
+    spawn (b, &snd, args, b->env_ours, snd_log, pname, snd_trace);
     g_ptr_array_unref (args);
     proc_finish (&snd, (gint) hard_ms);
     skf = read_result (snd_res, &snd, snd_log, &serr);
@@ -793,7 +893,7 @@ run_case (Bench * b, Case * c, guint run_index)
   if (!shm) {
     g_autofree gchar *pname = g_strconcat (perf_name, "-alone", NULL);
     args = child_args (b, c, "alone", "none", snd_res);
-    snd.pid = spawn (b, args, env, snd_log, pname);
+    spawn (b, &snd, args, env, snd_log, pname, snd_trace);
     g_ptr_array_unref (args);
     proc_finish (&snd, (gint) hard_ms);
     skf = read_result (snd_res, &snd, snd_log, &serr);
@@ -805,31 +905,33 @@ run_case (Bench * b, Case * c, guint run_index)
   {
     g_autofree gchar *area = g_strconcat (base, bad ? ".sock" : ".area",
         NULL);
-    g_autofree gchar *sock = bad ? g_strdup (area) :
+    /* what the receiver needs to find: the control socket, or with the
+     * in-band rings the area file (its receiver waits for the header) */
+    g_autofree gchar *sock = bad || ring ? g_strdup (area) :
         g_strconcat (area, ".sock", NULL);
+    const gchar *what = ring ? "no area file" : "no control socket";
     g_autofree gchar *spname = g_strconcat (perf_name, "-snd", NULL);
     g_autofree gchar *rpname = g_strconcat (perf_name, "-rcv", NULL);
     const gchar *transport = bad ? "bad" : "ours";
 
     args = child_args (b, c, "send", transport, snd_res);
     add_arg (args, "--path=%s", area);
-    snd.pid = spawn (b, args, env, snd_log, spname);
+    spawn (b, &snd, args, env, snd_log, spname, snd_trace);
     g_ptr_array_unref (args);
 
     /* gst-plugins-bad's shmsrc fails when the socket is not there yet */
     if (!wait_for_file (sock, &snd, 20000)) {
       proc_finish (&snd, 0);
       skf = read_result (snd_res, &snd, snd_log, &serr);
-      r->status = side_status (skf, serr ? serr : "no control socket",
-          "sender");
+      r->status = side_status (skf, serr ? serr : what, "sender");
       if (!r->status)
-        r->status = g_strdup ("error: sender: no control socket");
+        r->status = g_strdup_printf ("error: sender: %s", what);
       goto done;
     }
 
     args = child_args (b, c, "recv", transport, rcv_res);
     add_arg (args, "--path=%s", area);
-    rcv.pid = spawn (b, args, env, rcv_log, rpname);
+    spawn (b, &rcv, args, env, rcv_log, rpname, rcv_trace);
     g_ptr_array_unref (args);
   }
 
@@ -867,7 +969,9 @@ run_case (Bench * b, Case * c, guint run_index)
 
 done:
   if (bad)
-    remove_shmpipe_segments (snd.pid);
+    remove_shmpipe_segments (proc_child_pid (&snd));
+  g_free (snd.pid_file);
+  g_free (rcv.pid_file);
   if (!r->status) {
     r->ok = r->fps > 0;
     r->status = g_strdup (r->ok ? "ok" : "error: nothing measured");
@@ -1323,6 +1427,10 @@ write_case_row (GString * md, Bench * b, Case * c)
       c->lat_max, 0) : g_strdup ("–");
   g_autofree gchar *cs = fmt_num (has ? c->cpu_snd : -1, 2);
   g_autofree gchar *cr = fmt_num (has ? c->cpu_rcv : -1, 2);
+  /* live: the receiver's CPU time per second, as a share of one core */
+  g_autofree gchar *crp = fmt_num (has && c->live && c->kind >= KIND_OURS_ZC
+      && c->cpu_rcv >= 0 && c->fps_med > 0 ? c->cpu_rcv * c->fps_med / 10 :
+      -1, 1);
   g_autofree gchar *rs = fmt_num (has ? c->rss_snd : -1, 0);
   g_autofree gchar *rr = fmt_num (has && c->kind >= KIND_OURS_ZC ?
       c->rss_rcv : -1, 0);
@@ -1332,8 +1440,8 @@ write_case_row (GString * md, Bench * b, Case * c)
   g_autofree gchar *notes = md_escape (c->notes ? c->notes : "");
 
   g_string_append_printf (md, "| `%s` | %s | %s | %s | %s | %s | %s | %s | "
-      "%s / %s | %s / %s | %s |\n", c->id, st, fps, gbs, rp, rc, lat, rend,
-      cs, cr, rs, rr, notes);
+      "%s / %s | %s | %s / %s | %s |\n", c->id, st, fps, gbs, rp, rc, lat,
+      rend, cs, cr, crp, rs, rr, notes);
 }
 
 typedef struct
@@ -1537,6 +1645,287 @@ write_copy_step (GString * md, Bench * b)
   g_string_append (md, "\n");
 }
 
+/* System calls: a few pipelines, one 1000-frame and one 100-frame run
+ * each, every child process under strace -f -c. */
+
+#define SYS_FRAMES 1000
+#define SYS_FRAMES_SHORT 100
+#define SYS_TOP 4
+
+typedef struct
+{
+  gchar name[48];
+  guint64 calls;
+} SysCount;
+
+static gint
+cmp_sys_count (gconstpointer a, gconstpointer b)
+{
+  const SysCount *x = a, *y = b;
+
+  if (x->calls != y->calls)
+    return x->calls > y->calls ? -1 : 1;
+  return strcmp (x->name, y->name);
+}
+
+/* strace -c's summary: a header "% time seconds usecs/call calls errors
+ * syscall", rows (the errors column may be empty), dashes, a "total" row;
+ * one table per personality when there are several: they add up.  The
+ * system calls by calls, most first, and the total; NULL when the file
+ * holds no summary. */
+static GArray *
+parse_strace (const gchar * file, guint64 * total)
+{
+  g_autofree gchar *text = NULL;
+  gchar **lines;
+  GArray *a;
+  gboolean in_table = FALSE, have_total = FALSE;
+
+  *total = 0;
+  if (!file || !g_file_get_contents (file, &text, NULL, NULL))
+    return NULL;
+  a = g_array_new (FALSE, TRUE, sizeof (SysCount));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    gchar *f[8];
+    guint n = 0;
+    gchar *save = NULL, *tok;
+    guint64 calls;
+
+    g_strstrip (lines[i]);
+    if (g_str_has_prefix (lines[i], "% time")) {
+      in_table = TRUE;
+      continue;
+    }
+    if (!in_table || !lines[i][0] || lines[i][0] == '-')
+      continue;
+    for (tok = strtok_r (lines[i], " \t", &save); tok && n < G_N_ELEMENTS (f);
+        tok = strtok_r (NULL, " \t", &save))
+      f[n++] = tok;
+    if (n < 5)
+      continue;
+    calls = g_ascii_strtoull (f[3], NULL, 10);
+    if (g_str_equal (f[n - 1], "total")) {
+      *total += calls;
+      have_total = TRUE;
+      in_table = FALSE;
+      continue;
+    }
+    {
+      guint j;
+      for (j = 0; j < a->len; j++) {
+        SysCount *sc = &g_array_index (a, SysCount, j);
+        if (g_str_equal (sc->name, f[n - 1])) {
+          sc->calls += calls;
+          break;
+        }
+      }
+      if (j == a->len) {
+        SysCount sc = { {0}, calls };
+        g_strlcpy (sc.name, f[n - 1], sizeof sc.name);
+        g_array_append_val (a, sc);
+      }
+    }
+  }
+  g_strfreev (lines);
+  if (!have_total) {
+    g_array_unref (a);
+    return NULL;
+  }
+  g_array_sort (a, cmp_sys_count);
+  return a;
+}
+
+static void
+build_sys_cases (Bench * b)
+{
+  const Size *size = opt_quick ? &sizes_quick[0] : &sizes_full[0];
+  const Kind kinds[] = { KIND_OURS_ZC, KIND_OURS_RING, KIND_BAD };
+
+  b->sys_cases = g_ptr_array_new ();
+  for (gint live = 1; live >= 0; live--) {
+    for (guint k = 0; k < G_N_ELEMENTS (kinds); k++) {
+      Case *c = case_new (kinds[k], size, "BGRx", live, 4, FALSE);
+
+      c->frames = SYS_FRAMES;
+      c->warmup = live ? 30 : 20;
+      g_ptr_array_add (b->sys_cases, c);
+    }
+  }
+}
+
+static void
+run_syscalls (Bench * b, gint64 t_start)
+{
+  if (!b->strace)
+    return;
+  b->tracing = TRUE;
+  for (guint i = 0; i < b->sys_cases->len; i++) {
+    Case *c = g_ptr_array_index (b->sys_cases, i);
+
+    /* the run, then the short run whose counts are taken off it */
+    for (guint k = 0; k < 2; k++) {
+      Run *r;
+
+      c->frames = k ? SYS_FRAMES_SHORT : SYS_FRAMES;
+      r = run_case (b, c, k);
+      g_ptr_array_add (c->runs, r);
+      g_printerr ("[strace %u/%u %.0fs] %s, %d frames: %s, %"
+          G_GUINT64_FORMAT " received\n", i + 1, b->sys_cases->len,
+          (bench_now_ns () - t_start) / 1e9, c->id, c->frames, r->status,
+          r->rcv_frames);
+      if (!r->ok)
+        break;
+    }
+    c->frames = SYS_FRAMES;
+  }
+  b->tracing = FALSE;
+}
+
+static guint64
+sys_calls_of (GArray * a, const gchar * name)
+{
+  for (guint i = 0; i < a->len; i++)
+    if (g_str_equal (g_array_index (a, SysCount, i).name, name))
+      return g_array_index (a, SysCount, i).calls;
+  return 0;
+}
+
+typedef struct
+{
+  const gchar *name;
+  gdouble per_frame;
+} SysDiff;
+
+static gint
+cmp_sys_diff (gconstpointer a, gconstpointer b)
+{
+  const SysDiff *x = a, *y = b;
+
+  if (x->per_frame != y->per_frame)
+    return x->per_frame > y->per_frame ? -1 : 1;
+  return strcmp (x->name, y->name);
+}
+
+/* One side's cells: calls per frame, and the SYS_TOP system calls made
+ * most per frame, from the summaries of the run (@file) and of the short
+ * run (@file_short), @frames apart. */
+static void
+sys_side (const gchar * file, const gchar * file_short, gint64 frames,
+    gchar ** per_frame, gchar ** top)
+{
+  guint64 total, total_short;
+  GArray *a = parse_strace (file, &total);
+  GArray *s = parse_strace (file_short, &total_short);
+  GArray *d;
+  GString *t;
+
+  if (!a || !s || frames <= 0) {
+    *per_frame = g_strdup ("–");
+    *top = g_strdup (a && s ? "–" : "no strace summary");
+    if (a)
+      g_array_unref (a);
+    if (s)
+      g_array_unref (s);
+    return;
+  }
+  *per_frame = g_strdup_printf ("%.2f", ((gdouble) total - total_short) /
+      frames);
+  d = g_array_new (FALSE, FALSE, sizeof (SysDiff));
+  for (guint i = 0; i < a->len; i++) {
+    SysCount *sc = &g_array_index (a, SysCount, i);
+    SysDiff x = { sc->name, ((gdouble) sc->calls -
+          sys_calls_of (s, sc->name)) / frames
+    };
+    g_array_append_val (d, x);
+  }
+  g_array_sort (d, cmp_sys_diff);
+  t = g_string_new (NULL);
+  for (guint i = 0; i < d->len && i < SYS_TOP; i++) {
+    SysDiff *x = &g_array_index (d, SysDiff, i);
+    g_string_append_printf (t, "%s%s %.2f", i ? ", " : "", x->name,
+        x->per_frame);
+  }
+  *top = g_string_free (t, FALSE);
+  g_array_unref (d);
+  g_array_unref (a);
+  g_array_unref (s);
+}
+
+static void
+write_syscalls (GString * md, Bench * b)
+{
+  Case *c0 = b->sys_cases->len ? g_ptr_array_index (b->sys_cases, 0) : NULL;
+
+  g_string_append (md, "## System calls per frame\n\n");
+  if (!b->strace) {
+    g_string_append (md, "strace was not found (not in PATH, not "
+        "/usr/bin/strace): no system call counts.\n\n");
+    return;
+  }
+  g_string_append_printf (md, "`strace -f -c` over a %d-frame run of each "
+      "pipeline (%s BGRx, K = 4, no-keep; live: %d frames at 60 fps), both "
+      "processes, each under a strace of its own (every thread, from the "
+      "start of the process to its end). Start-up and shut-down (loading "
+      "GStreamer and the plugin, building and stopping the pipeline: about "
+      "a thousand calls per process) would add about one call per frame, "
+      "so the same pipeline runs again with %d frames and its counts are "
+      "taken off: calls per frame = (calls of the %d-frame run − calls of "
+      "the %d-frame run) / (frames the receiver received in the one − in "
+      "the other, the frames column). How long each process waits for the "
+      "other at the start varies from run to run, and so do the calls it "
+      "makes meanwhile: a few tenths per frame either way are noise (a "
+      "negative value too). The benchmark's own probes make no "
+      "system call per frame in these runs (their getrusage is off). The "
+      "counts show the waking discipline: gst-shm wakes the other side (a "
+      "futex wake) only when it sleeps, gst-plugins-bad sends a socket "
+      "message per frame each way. strace slows every system call down, so "
+      "the counts are what matters here, not the time: these runs give no "
+      "frames/s or latency. Top %d: the system calls made most, with their "
+      "calls per frame. A run whose receiver stops seeing frames is a row "
+      "that says “hang”.\n\n", SYS_FRAMES, c0 ? c0->size->name : "?",
+      SYS_FRAMES, SYS_FRAMES_SHORT, SYS_FRAMES, SYS_FRAMES_SHORT, SYS_TOP);
+  g_string_append (md, "| case | status | frames | sender calls/frame | "
+      "sender top 4 | receiver calls/frame | receiver top 4 |\n"
+      "|---|---|---|---|---|---|---|\n");
+  for (guint i = 0; i < b->sys_cases->len; i++) {
+    Case *c = g_ptr_array_index (b->sys_cases, i);
+    Run *r = c->runs->len ? g_ptr_array_index (c->runs, 0) : NULL;
+    Run *rs = c->runs->len > 1 ? g_ptr_array_index (c->runs, 1) : NULL;
+    Run *bad_run = !r || !r->ok ? r : rs && !rs->ok ? rs : NULL;
+    g_autofree gchar *st = NULL, *frames = NULL;
+    g_autofree gchar *sf = NULL, *stop = NULL, *rf = NULL, *rtop = NULL;
+
+    if (!r)
+      st = g_strdup ("not run");
+    else if (bad_run)
+      st = g_strdup_printf ("%s (%d-frame run)", bad_run->status,
+          bad_run == r ? SYS_FRAMES : SYS_FRAMES_SHORT);
+    else
+      st = g_strdup ("ok");
+    if (r && rs && !bad_run) {
+      gint64 n = (gint64) r->rcv_frames - (gint64) rs->rcv_frames;
+
+      frames = g_strdup_printf ("%" G_GUINT64_FORMAT " − %" G_GUINT64_FORMAT,
+          r->rcv_frames, rs->rcv_frames);
+      sys_side (r->snd_trace, rs->snd_trace, n, &sf, &stop);
+      sys_side (r->rcv_trace, rs->rcv_trace, n, &rf, &rtop);
+    } else {
+      frames = g_strdup ("–");
+      sf = g_strdup ("–");
+      stop = g_strdup ("–");
+      rf = g_strdup ("–");
+      rtop = g_strdup ("–");
+    }
+    {
+      g_autofree gchar *est = md_escape (st);
+      g_string_append_printf (md, "| `%s` | %s | %s | %s | %s | %s | %s |\n",
+          c->id, est, frames, sf, stop, rf, rtop);
+    }
+  }
+  g_string_append (md, "\n");
+}
+
 /* @path, relative to the current directory when it lies below it (the
  * report names no directory of the machine that wrote it) */
 static const gchar *
@@ -1601,6 +1990,10 @@ write_report (Bench * b, const gchar * command, gint64 t_start,
       "sync=false` → `shmsrc path=… is-live=(live) ! fakesink sync=false "
       "enable-last-sample=(keep)`; videotestsrc renders into shmsink's "
       "pool.\n"
+      "- **ours-ring**: ours-zero-copy with the in-band control rings of "
+      "the area instead of the unix socket: `shmsink … control=ring "
+      "size=(area bytes)` → `shmsrc … control=ring` (not counted in the "
+      "targets).\n"
       "- **ours-copy**: the same, but a probe on videotestsrc's source pad "
       "drops the ALLOCATION query, so it renders into a pool of its own "
       "and shmsink copies every frame (see “shmsink copied” in the "
@@ -1624,7 +2017,9 @@ write_report (Bench * b, const gchar * command, gint64 t_start,
       "non-live rows this is mostly time spent waiting for a free slot). "
       "render µs: median time of the push into the sender's sink. CPU "
       "ms/frame: getrusage (user + system, all threads) of each process "
-      "between the same two frames, over the frames; peak RSS: ru_maxrss "
+      "between the same two frames, over the frames; rcv CPU % of a core "
+      "(live rows with a receiver): receiver CPU ms/frame × frames/s / 10, "
+      "the medians; peak RSS: ru_maxrss "
       "of each process (it counts the shared pages a process touched). "
       "A receiver that sees no frame for a while is stopped and the row "
       "says “hang”; only the runs that passed count in the numbers.\n\n");
@@ -1690,9 +2085,10 @@ write_report (Bench * b, const gchar * command, gint64 t_start,
       g_string_append_printf (md, "\n### %s\n\n", g);
       g_string_append (md, "| case | status | frames/s min / med / max | "
           "GB/s min / med / max | × producer | × ceiling | latency µs p50 / "
-          "p99 / max | render µs | CPU ms/frame snd / rcv | peak RSS MB "
-          "snd / rcv | notes |\n");
-      g_string_append (md, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+          "p99 / max | render µs | CPU ms/frame snd / rcv | rcv CPU % of a "
+          "core | peak RSS MB snd / rcv | notes |\n");
+      g_string_append (md, "|---|---|---|---|---|---|---|---|---|---|---|---|"
+          "\n");
     }
     write_case_row (md, b, c);
   }
@@ -1700,6 +2096,8 @@ write_report (Bench * b, const gchar * command, gint64 t_start,
   g_string_append (md, "\n");
   write_targets (md, b);
   write_copy_step (md, b);
+  if (b->syscalls)
+    write_syscalls (md, b);
 
   if (opt_notes) {
     g_autofree gchar *notes = NULL;
@@ -1780,8 +2178,8 @@ preflight (Bench * b, const gchar * transport, gchar ** plugin, gchar ** error)
   gchar *saved_perf = opt_perf;
 
   opt_perf = NULL;
-  p.pid = spawn (b, args, g_str_equal (transport, "bad") ? b->env_bad :
-      b->env_ours, log, "inspect");
+  spawn (b, &p, args, g_str_equal (transport, "bad") ? b->env_bad :
+      b->env_ours, log, "inspect", NULL);
   opt_perf = saved_perf;
   g_ptr_array_unref (args);
   proc_finish (&p, 120000);
@@ -1826,6 +2224,9 @@ run_bench (gint argc, gchar ** argv)
   }
 
   build_cases (&b);
+  /* the system call pass: by default in a full run only */
+  b.syscalls = !opt_no_syscalls && (opt_syscalls || (!opt_quick && !opt_only));
+  build_sys_cases (&b);
   if (opt_list) {
     for (guint i = 0; i < b.cases->len; i++)
       g_print ("%s\n", ((Case *) g_ptr_array_index (b.cases, i))->id);
@@ -1865,6 +2266,13 @@ run_bench (gint argc, gchar ** argv)
       b.plugin_bad ? b.plugin_bad : b.bad_error);
 
   setup_memcpy (&b);
+  if (b.syscalls) {
+    b.strace = g_find_program_in_path ("strace");
+    if (!b.strace && g_file_test ("/usr/bin/strace", G_FILE_TEST_IS_EXECUTABLE))
+      b.strace = g_strdup ("/usr/bin/strace");
+    if (!b.strace)
+      g_printerr ("strace not found: no system call counts\n");
+  }
 
   for (guint i = 0; i < b.cases->len; i++) {
     Case *c = g_ptr_array_index (b.cases, i);
@@ -1899,6 +2307,8 @@ run_bench (gint argc, gchar ** argv)
     if (c->runs->len)
       aggregate (c);
   }
+  if (b.syscalls)
+    run_syscalls (&b, t_start);
   run_wakeup_floor (&b);
   load_end = load_average ();
 
@@ -1950,6 +2360,10 @@ main (gint argc, gchar ** argv)
       .first_ms = opt_first_ms,
       .eos_wait_ms = opt_eos_wait_ms,
       .no_receiver = opt_no_receiver,
+      .control = opt_control,
+      .area_size = (guint64) opt_area_size,
+      .pid_file = opt_pid_file,
+      .no_cpu = opt_no_cpu,
     };
     gst_init (NULL, NULL);
     return bench_child_run (&o);

@@ -27,12 +27,16 @@ ls /dev/shm | sort >"$T/shm-before.txt"
 
 "$bench" --quick --list >"$T/cases.txt" || fail "--list failed"
 [ -s "$T/cases.txt" ] || fail "no cases"
+# every kind of gst-shm row is there, the in-band control rings too
+for kind in ours-zero-copy ours-ring ours-copy; do
+  grep -q "/$kind\$" "$T/cases.txt" || fail "no $kind case"
+done
 "$bench" --quick --output "$out" >"$T/stdout.txt" 2>"$T/stderr.txt" ||
   fail "the benchmark failed"
 [ -s "$out" ] || fail "no report at $out"
 
 for section in '## memcpy limit' '## Results' '## Targets' '- CPU:' \
-  '- Command:' '- Date:'; do
+  '- Command:' '- Date:' '| rcv CPU % of a core |' '**ours-ring**'; do
   grep -qF -- "$section" "$out" || fail "no \"$section\" in the report"
 done
 grep -q '^| .* | 1 → 1 |' "$out" || fail "no memcpy row"
@@ -58,7 +62,21 @@ while read -r id; do
       fi
       ;;
     *)
+      # gst-shm's rows (zero-copy over the socket or the rings, copy path)
+      # and the bounds: ok
       [ "$status" = ok ] || fail "$id: $status"
+      ;;
+  esac
+  # a live row with a receiver says how much of a core the receiver took
+  case $id in
+    */live60/*/ours-* | */live60/*/bad)
+      if [ "$status" = ok ]; then
+        cpu=$(printf '%s\n' "$line" | awk -F' [|] ' '{ print $10 }')
+        case $cpu in
+          [0-9]*) ;;
+          *) fail "$id: no receiver CPU % ($cpu)" ;;
+        esac
+      fi
       ;;
   esac
 done <"$T/cases.txt"
