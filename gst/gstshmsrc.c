@@ -143,6 +143,8 @@ struct _GstShmSrc
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
   guint64 ts_session;           /* the session the timestamp state is of */
+  gpointer ts_clock;            /* (identity only) the clock last seen */
+  gboolean ts_monotonic;        /* it is CLOCK_MONOTONIC */
   gboolean have_mono_offset;
   gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
   GstClockTime last_pts, last_dts;
@@ -176,7 +178,7 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
  * streaming thread waits for frames in the area itself: on one kernel it
  * sleeps on a futex the sender wakes, across kernels the sender's doorbell
  * message wakes it, and with ring (no interrupts) it sleeps until just
- * before the next frame is due and then looks every 100 microseconds.
+ * before the next frame is due and then looks every 50 microseconds.
  */
 /**
  * GstShmSrc:inline-fallback:
@@ -608,9 +610,13 @@ set_live_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f)
   guint64 session = shm_rx_session_id (f->session);
 
   if (clock) {
+    /* (asked once per clock: it is a property lookup) */
+    if (clock != self->ts_clock) {
+      self->ts_clock = clock;
+      self->ts_monotonic = gst_shm_clock_is_monotonic (clock);
+    }
     base_time = gst_element_get_base_time (GST_ELEMENT (self));
-    diff = gst_shm_clock_diff (GST_ELEMENT (self),
-        gst_shm_clock_is_monotonic (clock));
+    diff = gst_shm_clock_diff (GST_ELEMENT (self), self->ts_monotonic);
     gst_object_unref (clock);
   }
   if (session != self->ts_session) {

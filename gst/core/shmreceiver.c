@@ -23,7 +23,7 @@
 /* inline frames read ahead of downstream by a non-live receiver */
 #define INLINE_MAX_PENDING 2
 /* ring mode: the finest poll, and the longest sleep of an idle poll */
-#define POLL_STEP_NS (100 * G_GINT64_CONSTANT (1000))
+#define POLL_STEP_NS (50 * G_GINT64_CONSTANT (1000))
 #define POLL_MAX_NS (8 * G_GINT64_CONSTANT (1000000))
 #define NS_PER_US G_GINT64_CONSTANT (1000)
 
