@@ -45,11 +45,12 @@ struct _ShmSlots
   /* protected by lock */
   gboolean in_use[SHM_AREA_MAX_SLOTS];
   guint32 holds[SHM_AREA_MAX_SLOTS];
+  guint64 freed[SHM_AREA_MAX_SLOTS];    /* when each came free last */
+  guint64 ticks;
   gboolean flushing;
   gboolean starved;
   gboolean poll;
   gint64 timeout_us;
-  guint next;
   Lane lanes[SHM_AREA_TOKEN_LANES];
   guint64 broken;               /* lanes found breaking the protocol */
   gchar *broken_why;
@@ -149,6 +150,16 @@ shm_slots_set_poll (ShmSlots * slots, gboolean poll)
 
 /* --- lanes ----------------------------------------------------------------- */
 
+/* One hold of @slot less; a slot that comes free is stamped, so that the
+ * next claim takes the one freed last (its pages are the likeliest to be
+ * in the cache). */
+static void
+unhold_locked (ShmSlots * slots, guint slot)
+{
+  if (--slots->holds[slot] == 0 && !slots->in_use[slot])
+    slots->freed[slot] = ++slots->ticks;
+}
+
 static void
 drop_lane_locked (ShmSlots * slots, guint lane)
 {
@@ -158,7 +169,7 @@ drop_lane_locked (ShmSlots * slots, guint lane)
     return;
   for (guint i = 0; i < slots->geo.chan_depth; i++) {
     if (l->flight[i].used) {
-      slots->holds[l->flight[i].slot]--;
+      unhold_locked (slots, l->flight[i].slot);
       l->flight[i].used = FALSE;
     }
   }
@@ -222,7 +233,7 @@ take_release_locked (ShmSlots * slots, guint lane, const ShmRelease * rel)
     if (f->used && f->seq == rel->seq && f->slot == rel->slot) {
       f->used = FALSE;
       l->n_flight--;
-      slots->holds[f->slot]--;
+      unhold_locked (slots, f->slot);
       slots->starved = FALSE;
       return TRUE;
     }
@@ -420,22 +431,22 @@ shm_slots_furthest_behind (ShmSlots * slots, guint64 lanes, guint64 seq,
 
 /* --- claiming ------------------------------------------------------------ */
 
+/* The free slot that came free last. */
 static gboolean
 find_free_locked (ShmSlots * slots, guint * slot)
 {
-  guint n = slots->geo.n_slots;
+  gint best = -1;
 
-  for (guint k = 0; k < n; k++) {
-    guint i = (slots->next + k) % n;
-    if (!slots->in_use[i] && slots->holds[i] == 0) {
-      slots->in_use[i] = TRUE;
-      slots->next = (i + 1) % n;
-      slots->starved = FALSE;
-      *slot = i;
-      return TRUE;
-    }
-  }
-  return FALSE;
+  for (guint i = 0; i < slots->geo.n_slots; i++)
+    if (!slots->in_use[i] && slots->holds[i] == 0
+        && (best < 0 || slots->freed[i] > slots->freed[best]))
+      best = i;
+  if (best < 0)
+    return FALSE;
+  slots->in_use[best] = TRUE;
+  slots->starved = FALSE;
+  *slot = best;
+  return TRUE;
 }
 
 guint
@@ -599,6 +610,8 @@ shm_slots_unclaim (ShmSlots * slots, guint slot)
 {
   g_mutex_lock (&slots->lock);
   slots->in_use[slot] = FALSE;
+  if (slots->holds[slot] == 0)
+    slots->freed[slot] = ++slots->ticks;
   g_mutex_unlock (&slots->lock);
   if (__atomic_load_n (slots->waiters, __ATOMIC_SEQ_CST) != 0)
     shm_slots_wake (slots);
