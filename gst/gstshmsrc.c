@@ -458,8 +458,9 @@ layout_is_default (GstShmSrc * self, const ShmRecord * r)
   return TRUE;
 }
 
+/* The frame's layout as a GstVideoMeta (raw video only). */
 static void
-add_video_meta (GstShmSrc * self, GstBuffer * buf, const ShmRecord * r)
+set_video_meta (GstShmSrc * self, GstBuffer * buf, const ShmRecord * r)
 {
   gsize offsets[GST_VIDEO_MAX_PLANES];
   gint strides[GST_VIDEO_MAX_PLANES];
@@ -488,7 +489,7 @@ wrap_frame (GstShmSrc * self, ShmRxFrame * f)
       gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, (gpointer) f->data,
           f->record.size, 0, f->record.size, f, (GDestroyNotify)
           shm_rx_frame_free));
-  add_video_meta (self, buf, &f->record);
+  set_video_meta (self, buf, &f->record);
   return buf;
 }
 
@@ -533,7 +534,7 @@ copy_bytes (GstShmSrc * self, const ShmRxFrame * f, gboolean wc)
   else
     memcpy (dst.data, f->data, f->record.size);
   gst_buffer_unmap (out, &dst);
-  add_video_meta (self, out, &f->record);
+  set_video_meta (self, out, &f->record);
   return out;
 }
 
@@ -606,17 +607,24 @@ set_live_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f)
 {
   GstClockTime base_time = GST_CLOCK_TIME_NONE;
   GstClockTimeDiff diff = 0;
-  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
   guint64 session = shm_rx_session_id (f->session);
+  GstClock *clock;
 
+  /* (one lock for the clock and the base time) */
+  GST_OBJECT_LOCK (self);
+  clock = GST_ELEMENT_CLOCK (self) ? gst_object_ref (GST_ELEMENT_CLOCK (self))
+      : NULL;
+  if (clock)
+    base_time = GST_ELEMENT_CAST (self)->base_time;
+  GST_OBJECT_UNLOCK (self);
   if (clock) {
     /* (asked once per clock: it is a property lookup) */
-    if (clock != self->ts_clock) {
+    if ((gpointer) clock != self->ts_clock) {
       self->ts_clock = clock;
       self->ts_monotonic = gst_shm_clock_is_monotonic (clock);
     }
-    base_time = gst_element_get_base_time (GST_ELEMENT (self));
-    diff = gst_shm_clock_diff (GST_ELEMENT (self), self->ts_monotonic);
+    if (!self->ts_monotonic)
+      diff = gst_shm_clock_diff (GST_ELEMENT (self), FALSE);
     gst_object_unref (clock);
   }
   if (session != self->ts_session) {

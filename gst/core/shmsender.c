@@ -94,6 +94,7 @@ struct _ShmSender
   gint64 lane_freed[SHM_AREA_TOKEN_LANES];
   guint32 next_lane_gen;
   guint min_ready;
+  gint n_paced;                 /* (atomic too) ready non-live receivers */
   gint flushing;                /* atomic too: the slots read it */
   guint unlocks;                /* unlock() calls */
   gboolean started;
@@ -145,6 +146,18 @@ shm_peer_get_name (ShmPeer * peer)
 
 /* --- peers: handshake ---------------------------------------------------- */
 
+/* A ready receiver is no longer (it leaves, or does the handshake again). */
+static void
+unready_locked (ShmSender * s, ShmPeer * p)
+{
+  if (p->state != PEER_READY)
+    return;
+  p->state = PEER_AWAIT_HELLO;
+  s->n_ready--;
+  if (!p->live)
+    g_atomic_int_add (&s->n_paced, -1);
+}
+
 static void
 refuse (ShmSender * s, ShmPeer * p, const gchar * code, const gchar * msg)
 {
@@ -161,8 +174,7 @@ start_handshake_locked (ShmSender * s, ShmPeer * p)
   ShmArea *area = shm_slots_get_area (s->slots);
   ShmMmapInfo m = { 0, };
 
-  if (p->state == PEER_READY)
-    s->n_ready--;
+  unready_locked (s, p);
   if (!shm_area_write_token (area, &s->geo, p->lane, G_MAXUINT64, p->token,
           SHM_TOKEN_BYTES, &p->token_index, &err)) {
     shm_send_error (p->conn, "internal", err->message);
@@ -278,6 +290,8 @@ peer_ready_locked (ShmSender * s, ShmPeer * p)
   p->state = PEER_READY;
   p->lagging = FALSE;
   s->n_ready++;
+  if (!p->live)
+    g_atomic_int_inc (&s->n_paced);
   s->stats.receivers_connected++;
   r.session = s->geo.session_id;
   r.frames_inline = p->frames_inline;
@@ -489,8 +503,7 @@ peer_drop (ShmSender * s, ShmPeer * p, const gchar * event_name,
     return;
   }
   s->peers = g_list_remove (s->peers, p);
-  if (p->state == PEER_READY)
-    s->n_ready--;
+  unready_locked (s, p);
   if (s->slots)
     shm_slots_close_lane (s->slots, p->lane);
   s->used_lanes &= ~(G_GUINT64_CONSTANT (1) << p->lane);
@@ -936,6 +949,7 @@ shm_sender_stop (ShmSender * s)
   g_cond_broadcast (&s->cond);
   peers = g_steal_pointer (&s->peers);
   s->n_ready = 0;
+  g_atomic_int_set (&s->n_paced, 0);
   s->used_lanes = 0;
   g_mutex_unlock (&s->lock);
 
@@ -1274,6 +1288,9 @@ pace (ShmSender * s, ShmSlots * slots, gsize size)
   guint64 lanes, full;
   ShmPeer *behind;
 
+  /* (no receiver asks for every frame: nothing to wait for) */
+  if (!g_atomic_int_get (&s->n_paced))
+    return;
   g_mutex_lock (&s->lock);
   deadline = s->cfg.slot_timeout_us < 0 ? -1 : g_get_monotonic_time ()
       + s->cfg.slot_timeout_us;
@@ -1316,8 +1333,7 @@ static guint64
 choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
     guint * n_inline)
 {
-  guint64 lanes = 0, live = 0, age, bit;
-  guint live_max = MAX (1, s->geo.n_slots - 2);
+  guint64 lanes = 0, live = 0, room, age, bit;
   gint lag;
 
   *n_inline = 0;
@@ -1330,16 +1346,15 @@ choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
       continue;
     }
     bit = G_GUINT64_CONSTANT (1) << p->lane;
-    if (!shm_slots_lane_has_room (slots, p->lane, TRUE)
-        || (p->live && shm_slots_lane_queued (slots, p->lane) >= live_max)) {
-      s->stats.frames_skipped++;
-      continue;
-    }
-    p->lagging = FALSE;
     lanes |= bit;
     if (p->live)
       live |= bit;
   }
+  room = shm_slots_lanes_with_room (slots, lanes, live,
+      MAX (1, s->geo.n_slots - 2));
+  s->stats.frames_skipped += __builtin_popcountll (lanes & ~room);
+  lanes = room;
+  live &= room;
   if (s->n_ready > 1 && live && shm_slots_count_free (slots) == 0) {
     lag = shm_slots_furthest_behind (slots, live, seq, &age);
     if (lag >= 0 && age >= s->geo.n_slots - 1) {
@@ -1426,6 +1441,11 @@ shm_sender_send (ShmSender * s, ShmSlots * slots, ShmRecord * record,
   record->send_time = g_get_monotonic_time () * 1000;
   s->stats.frames_rendered++;
   lanes = choose_lanes_locked (s, slots, record->seq, &n_inline);
+  for (GList * l = s->peers; l && lanes; l = l->next) {
+    ShmPeer *p = l->data;
+    if (!p->frames_inline && (lanes & (G_GUINT64_CONSTANT (1) << p->lane)))
+      p->lagging = FALSE;
+  }
   if (lanes || n_inline) {
     guint64 sleeping = shm_slots_publish (slots, lanes, record);
     wake_locked (s, slots, sleeping);

@@ -52,6 +52,7 @@ struct _ShmSlots
   gboolean poll;
   gint64 timeout_us;
   Lane lanes[SHM_AREA_TOKEN_LANES];
+  guint64 open;                 /* lanes open */
   guint64 broken;               /* lanes found breaking the protocol */
   gchar *broken_why;
 };
@@ -175,6 +176,7 @@ drop_lane_locked (ShmSlots * slots, guint lane)
   }
   l->n_flight = 0;
   l->open = FALSE;
+  slots->open &= ~(G_GUINT64_CONSTANT (1) << lane);
   slots->starved = FALSE;
 }
 
@@ -206,6 +208,7 @@ shm_slots_open_lane (ShmSlots * slots, guint lane, guint32 lane_gen)
   shm_chan_tx_init (&l->tx, shm_area_channel (slots->area, &slots->geo,
           lane), slots->geo.chan_depth, lane_gen);
   l->open = TRUE;
+  slots->open |= G_GUINT64_CONSTANT (1) << lane;
   slots->broken &= ~(G_GUINT64_CONSTANT (1) << lane);
   g_mutex_unlock (&slots->lock);
 }
@@ -246,7 +249,8 @@ take_release_locked (ShmSlots * slots, guint lane, const ShmRelease * rel)
 static void
 collect_locked (ShmSlots * slots)
 {
-  for (guint lane = 0; lane < SHM_AREA_TOKEN_LANES; lane++) {
+  for (guint64 open = slots->open; open; open &= open - 1) {
+    guint lane = __builtin_ctzll (open);
     Lane *l = &slots->lanes[lane];
     g_autoptr (GError) err = NULL;
     ShmRelease rel;
@@ -320,6 +324,37 @@ shm_slots_lane_has_room (ShmSlots * slots, guint lane, gboolean frame)
   room = queued_locked (slots, lane, &pending)
       && pending < slots->geo.chan_depth
       && (!frame || slots->lanes[lane].n_flight < slots->geo.chan_depth);
+  g_mutex_unlock (&slots->lock);
+  return room;
+}
+
+/**
+ * shm_slots_lanes_with_room:
+ * @lanes: the receivers a frame is for
+ * @live: those of them that are live
+ * @live_max: records a live receiver may have waiting
+ *
+ * Returns: the lanes of @lanes whose channel takes one more frame, and, for
+ * live ones, that have fewer than @live_max records waiting.
+ */
+guint64
+shm_slots_lanes_with_room (ShmSlots * slots, guint64 lanes, guint64 live,
+    guint32 live_max)
+{
+  guint64 room = 0;
+  guint32 pending;
+
+  g_mutex_lock (&slots->lock);
+  collect_locked (slots);
+  for (guint64 m = lanes; m; m &= m - 1) {
+    guint lane = __builtin_ctzll (m);
+    guint64 bit = G_GUINT64_CONSTANT (1) << lane;
+    if (queued_locked (slots, lane, &pending)
+        && pending < slots->geo.chan_depth
+        && slots->lanes[lane].n_flight < slots->geo.chan_depth
+        && (!(live & bit) || pending < live_max))
+      room |= bit;
+  }
   g_mutex_unlock (&slots->lock);
   return room;
 }
