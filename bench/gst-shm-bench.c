@@ -1466,6 +1466,23 @@ target_add (Target * t, const gchar * id, gdouble value, gboolean met)
         ", " : "", id, value);
 }
 
+/* A target whose value is a difference (it may be negative). */
+static void
+target_add_diff (Target * t, const gchar * id, gdouble d, gboolean met)
+{
+  t->n++;
+  if (met)
+    t->n_met++;
+  else
+    g_string_append_printf (t->missed, "%s`%s` (%+.3f)", t->missed->len ?
+        ", " : "", id, d);
+  if (t->worst_id == NULL || d > t->worst) {
+    t->worst = d;
+    g_free (t->worst_id);
+    t->worst_id = g_strdup (id);
+  }
+}
+
 static void
 target_init (Target * t)
 {
@@ -1542,13 +1559,11 @@ target_cpu (Target * rcv, Target * snd, Case * c, Case * bad, Case * ce)
 {
   if (bad_ran (bad) && c->n_ok && c->cpu_rcv >= 0 && bad->cpu_rcv >= 0) {
     gdouble d = c->cpu_rcv - bad->cpu_rcv;
-    target_add (rcv, c->id, d, d <= 0.0);
-    target_worst (rcv, c->id, d, FALSE);
+    target_add_diff (rcv, c->id, d, d <= 0.0);
   }
   if (ce && ce->n_ok && c->n_ok && c->cpu_snd >= 0 && ce->cpu_snd >= 0) {
     gdouble d = c->cpu_snd - ce->cpu_snd;
-    target_add (snd, c->id, d, d <= 0.03);
-    target_worst (snd, c->id, d, FALSE);
+    target_add_diff (snd, c->id, d, d <= 0.03);
   }
 }
 

@@ -21,7 +21,10 @@
  * shmsink owns the area: it creates the file when it is missing (sized from
  * the caps, #GstShmSink:num-slots slots; #GstShmSink:size overrides) and
  * removes it when it stops; an existing file is used as it is and never
- * resized or removed.  Receivers connect to the control socket (by default
+ * resized or removed, except the area of a shmsink that was killed (no
+ * shmsink holds its lock, and its header says a shmsink created it): it is
+ * removed, and a new one takes its place (a warning says so).  Receivers
+ * connect to the control socket (by default
  * PATH.sock), and before any frame moves both sides prove that they map the
  * same memory: shmsink writes a random token at a random place of the area,
  * the receiver finds it through its own mapping and answers with a token of

@@ -139,6 +139,7 @@ struct _GstShmSrc
   gboolean is_video;
   gboolean downstream_meta;
   GstBufferPool *copy_pool;
+  GstShmSrcReadMode started_read_mode;  /* read-mode (set in READY) */
   gboolean need_segment;
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
@@ -309,6 +310,7 @@ gst_shm_src_start (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   self->frames_pushed = self->frames_zero_copy = self->frames_copied = 0;
   self->bytes_copied = self->frames_stale = 0;
+  self->started_read_mode = self->read_mode;
   GST_OBJECT_UNLOCK (self);
   if (!gst_shm_props_resolve (GST_ELEMENT (self), &self->props,
           &gst_shm_src_texts, &path, &control, &bar)
@@ -544,11 +546,8 @@ copy_bytes (GstShmSrc * self, const ShmRxFrame * f, gboolean wc)
 static gboolean
 must_copy (GstShmSrc * self, const ShmRxFrame * f, gboolean convert)
 {
-  GstShmSrcReadMode mode;
+  GstShmSrcReadMode mode = self->started_read_mode;
 
-  GST_OBJECT_LOCK (self);
-  mode = self->read_mode;
-  GST_OBJECT_UNLOCK (self);
   return !self->is_video || convert || mode == GST_SHM_SRC_READ_COPY
       || (f->from_bar && mode == GST_SHM_SRC_READ_AUTO)
       || shm_rx_session_held (f->session)

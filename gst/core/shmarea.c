@@ -874,6 +874,30 @@ shm_area_unlink (ShmArea * area, GError ** error)
   return TRUE;
 }
 
+/**
+ * shm_area_reclaim:
+ *
+ * Sink, with the area's lock taken: an area whose header says a sink
+ * created it (and would have removed it at its stop) was left by a sink
+ * that died, since no sink holds its lock: removes the file.  Any other
+ * file (blank, or an area in a file the sink did not create, such as a
+ * QEMU backing file) stays.
+ *
+ * Returns: whether the file was removed.
+ */
+gboolean
+shm_area_reclaim (ShmArea * area)
+{
+  guint64 magic = GUINT64_FROM_LE (__atomic_load_n (field64 (area,
+              OFF (magic)), __ATOMIC_ACQUIRE));
+
+  if (magic != SHM_AREA_MAGIC
+      || !(rd32 (area->data, OFF (flags)) & SHM_AREA_FLAG_CREATED))
+    return FALSE;
+  area->created = TRUE;
+  return shm_area_unlink (area, NULL) && !area->created;
+}
+
 const gchar *
 shm_area_get_path (ShmArea * area)
 {

@@ -125,6 +125,10 @@ static_assert ((offsetof (ShmAreaHeader, sink_bell) & 63) == 0,
     "the bell has a cache line of its own");
 static_assert (offsetof (ShmAreaHeader, _reserved) == 256, "reserved");
 
+/* Header flags. */
+#define SHM_AREA_FLAG_CREATED   (1u << 0)       /* the sink created the file
+                                                 * and removes it at its stop */
+
 /* Geometry of an area: what the sink decides and the hello announces. */
 typedef struct
 {
@@ -194,6 +198,7 @@ void shm_area_heartbeat (ShmArea * area, guint64 now_ns, guint64 frames);
 guint32 *shm_area_sink_waiters (ShmArea * area);
 guint32 *shm_area_sink_bell (ShmArea * area);
 gboolean shm_area_unlink (ShmArea * area, GError ** error);
+gboolean shm_area_reclaim (ShmArea * area);
 
 /* Receiver side. */
 ShmArea *shm_area_open (const gchar * path, ShmOpenFlags flags,

@@ -239,13 +239,16 @@ shm_chan_rx_release (ShmChanRx * c, guint64 seq, guint32 slot)
 }
 
 /* Before a sleep: says so, then a full fence, so that the caller's next
- * look at the head is ordered after it (see shm_chan_tx_receiver_waits). */
+ * look at the head is ordered after it (see shm_chan_tx_receiver_waits).
+ * After it: no fence (a sender that still sees 1 rings once for
+ * nothing). */
 void
 shm_chan_rx_set_waiting (ShmChanRx * c, gboolean waiting)
 {
   __atomic_store_n (u32_at (c->base, SHM_CHAN_WAITING),
       GUINT32_TO_LE (waiting ? 1 : 0), __ATOMIC_RELAXED);
-  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  if (waiting)
+    __atomic_thread_fence (__ATOMIC_SEQ_CST);
 }
 
 /* The session is over: no more writes into the channel, which the sender

@@ -755,6 +755,8 @@ ensure_area_locked (ShmSender * s, guint64 frame_size, GError ** error)
     if (!shm_random_bytes (&geo.session_id, sizeof geo.session_id, error))
       return FALSE;
   } while (geo.session_id == 0);
+  if (created)
+    geo.flags |= SHM_AREA_FLAG_CREATED;
   shm_area_init_header (area, &geo);
 
   g_clear_pointer (&s->slots, shm_slots_unref);
@@ -791,10 +793,18 @@ check_area_path (ShmSender * s, GError ** error)
   }
   area = shm_area_create (s->cfg.path, 0, 0, SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
       | (s->cfg.allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &err);
+  if (area && shm_area_reclaim (area)) {
+    /* its sink died (its lock is free): a new one takes its place */
+    post_new (s, FALSE, SHM_ENGINE_ERROR_SETTINGS, NULL, "Removed \"%s\", "
+        "left behind by a shmsink that did not stop.", s->cfg.path);
+    g_clear_pointer (&area, shm_area_unref);
+  }
   if (area) {
     s->existing = area;
     return TRUE;
   }
+  if (!err)
+    return TRUE;
   if (!g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND)) {
     g_propagate_error (error, g_steal_pointer (&err));
     return FALSE;

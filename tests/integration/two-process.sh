@@ -37,6 +37,25 @@ sender-first | receiver-first)
   expect_gone
   ;;
 
+sender-killed)
+  # A sender killed with SIGKILL leaves its area and socket behind.  The
+  # next sender on the path takes their place (the area's lock is free and
+  # its header says a sink created it), even with bigger frames, and
+  # removes both when it stops.
+  bg send "$peer" send --path "$P" --frames 100000 --live --no-wait
+  wait_area "$P"
+  kill -KILL "$(pgrep -P "$(cat "$T/send.pid")")"
+  rc send >/dev/null
+  [ -e "$P" ] && [ -S "$P.sock" ] || fail "the killed sender left nothing"
+  bg send2 "$peer" send --path "$P" --frames 30 --width 640 --height 480
+  bg recv "$peer" recv --path "$P" --expect 30 --not-live
+  expect_rc recv 0
+  expect_rc send2 0
+  expect_log send2 "left behind by a shmsink that did not stop"
+  expect_match recv "RECEIVER frames=30 first=0 last=29 bad=0 gaps=0"
+  expect_gone
+  ;;
+
 copy-path)
   bg send "$peer" send --path "$P" --frames 90 --copy
   bg recv "$peer" recv --path "$P" --expect 90 --not-live
