@@ -53,6 +53,18 @@ shm_bell_wait (guint32 * bell, guint32 seen, gint64 timeout_ns)
   shm_futex_wait (bell, seen, timeout_ns);
 }
 
+/* One step of a busy wait: tells the CPU (and a hypervisor that watches
+ * for it) that this thread spins. */
+static inline void
+shm_cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__)
+  __asm__ __volatile__ ("yield");
+#endif
+}
+
 G_END_DECLS
 
 #endif /* __SHM_BELL_H__ */

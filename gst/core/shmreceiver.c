@@ -14,6 +14,7 @@
 #include "shmloop.h"
 #include "shmring.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define RETRY_MS 100
@@ -26,6 +27,12 @@
 #define POLL_STEP_NS (50 * G_GINT64_CONSTANT (1000))
 #define POLL_MAX_NS (8 * G_GINT64_CONSTANT (1000000))
 #define NS_PER_US G_GINT64_CONSTANT (1000)
+/* the narrowest window of looks without sleep around a frame's due time */
+#define SPIN_MIN_NS (20 * NS_PER_US)
+/* the frames whose delays place the spin window, and the largest delay
+ * from a frame's due time to its publication taken as one */
+#define SPIN_HISTORY 32
+#define SPIN_MAX_DELAY_NS (G_USEC_PER_SEC * NS_PER_US)
 
 typedef enum
 {
@@ -70,13 +77,20 @@ typedef struct
   ShmRxSession *session;
 } InlineItem;
 
-/* Ring mode: when the next frame is due, from the last ones. */
+/* When the next frame is due, from the last ones: ring mode polls around
+ * that time, the other modes look without sleeping around it (spin). */
 typedef struct
 {
   gint64 last_ref;              /* ns, our CLOCK_MONOTONIC */
   gint64 interval;              /* ns; 0: unknown */
   gint64 jitter;                /* ns, mean deviation from the prediction */
   gint64 idle_step;             /* ns: back-off while nothing comes */
+  /* the next frame's spin window (ns, our CLOCK_MONOTONIC; 0: none) */
+  gint64 spin_start, spin_end;
+  /* the last frames' delays from their due time to their publication */
+  gint64 delays[SPIN_HISTORY];
+  guint n_delays;
+  gint64 timer_late;            /* ns: mean lateness of timed sleeps */
 } FrameClock;
 
 struct _ShmReceiver
@@ -591,6 +605,7 @@ handle_record (ShmReceiver * rx, const guint8 * payload, gsize len)
   s = rx->next ? rx->next : rx->cur;
   if (!s || s->area) {
     g_mutex_unlock (&rx->lock);
+    g_clear_pointer (&item->payload, g_bytes_unref);
     g_free (item);
     fail_fatal (rx, SHM_ENGINE_ERROR_READ, "protocol", "The sender sent an "
         "inline frame to a receiver that maps its area.", NULL);
@@ -1121,7 +1136,8 @@ switch_session_locked (ShmReceiver * rx)
     if (rx->cur)
       session_unref (rx->cur);
     rx->cur = g_steal_pointer (&rx->next);
-    rx->clock.last_ref = 0;
+    memset (&rx->clock, 0, sizeof rx->clock);
+    rx->caps_wait_since = 0;
   }
 }
 
@@ -1256,22 +1272,81 @@ poll_timeout (ShmReceiver * rx)
   return c->idle_step;
 }
 
-/* Ring mode: a frame came; @ref is when it was published on our clock
- * (its send time on one kernel, its arrival otherwise). */
-static void
-clock_update (FrameClock * c, const ShmRecord * rec, gint64 ref,
-    const ShmFrameLayout * layout)
+static gint
+cmp_ns (gconstpointer a, gconstpointer b)
 {
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* The spin window of the frame after @rec, when both sides share a clock:
+ * the delays of the last SPIN_HISTORY frames from their due time to their
+ * publication say where the next one will likely land; the window covers
+ * the most of them that fit in @budget (less the time by which it opens
+ * early: twice the mean lateness of our own timed sleeps), and is given
+ * only when that is at least half of them. */
+static void
+plan_spin (FrameClock * c, const ShmRecord * rec, gint64 ref,
+    gboolean same_boot, gint64 budget)
+{
+  gint64 d[SPIN_HISTORY], early, width;
+  guint n, i, j = 0, best = 0, best_i = 0;
+
+  c->spin_start = c->spin_end = 0;
+  /* (a due time within a second of the publication, or none) */
+  if (budget <= 0 || !same_boot
+      || rec->mono_pts > (guint64) ref + SPIN_MAX_DELAY_NS
+      || (gint64) rec->mono_pts < ref - SPIN_MAX_DELAY_NS)
+    return;
+  c->delays[c->n_delays++ % SPIN_HISTORY] = ref - (gint64) rec->mono_pts;
+  budget = MIN (budget, c->interval / 32);
+  early = MIN (2 * c->timer_late, budget / 2);
+  width = budget - early - 2 * SPIN_MIN_NS;
+  n = MIN (c->n_delays, SPIN_HISTORY);
+  if (width <= 0 || n < SPIN_HISTORY / 4)
+    return;
+  memcpy (d, c->delays, n * sizeof d[0]);
+  qsort (d, n, sizeof d[0], cmp_ns);
+  for (i = 0; i < n; i++) {
+    j = MAX (i, j);
+    while (j + 1 < n && d[j + 1] <= d[i] + width)
+      j++;
+    if (j - i + 1 > best) {
+      best = j - i + 1;
+      best_i = i;
+    }
+  }
+  if (2 * best < n)
+    return;
+  c->spin_start = (gint64) rec->mono_pts + c->interval + d[best_i]
+      - SPIN_MIN_NS - early;
+  c->spin_end = (gint64) rec->mono_pts + c->interval + d[best_i + best - 1]
+      + SPIN_MIN_NS;
+}
+
+/* A frame came; @ref is when it was published on our clock (its send time
+ * when @same_boot, its arrival otherwise); @spin_ns: the receiver's spin
+ * budget (0: it does not spin). */
+static void
+clock_update (ShmReceiver * rx, const ShmRecord * rec, gint64 ref,
+    gboolean same_boot, gint64 spin_ns)
+{
+  FrameClock *c = &rx->clock;
   gint64 interval = 0, err;
+  gboolean declared = TRUE;
 
   if (rec->duration != G_MAXUINT64 && rec->duration > 0
       && rec->duration < G_USEC_PER_SEC * NS_PER_US)
     interval = rec->duration;
-  else if (layout->frame_duration > 0)
-    interval = layout->frame_duration;
-  else if (c->last_ref && ref > c->last_ref)
-    interval = c->interval ? (3 * c->interval + (ref - c->last_ref)) / 4
-        : ref - c->last_ref;
+  else if (rx->layout.frame_duration > 0)
+    interval = rx->layout.frame_duration;
+  else {
+    declared = FALSE;
+    if (c->last_ref && ref > c->last_ref)
+      interval = c->interval ? (3 * c->interval + (ref - c->last_ref)) / 4
+          : ref - c->last_ref;
+  }
   if (c->last_ref && c->interval) {
     err = ABS (ref - (c->last_ref + c->interval));
     if (err < c->interval)
@@ -1280,16 +1355,70 @@ clock_update (FrameClock * c, const ShmRecord * rec, gint64 ref,
   c->interval = interval;
   c->last_ref = ref;
   c->idle_step = 0;
+  plan_spin (c, rec, ref, same_boot, declared ? spin_ns : 0);
 }
 
-/* Sleeps until the current session may have something, or an event.
+/* Futex or doorbell mode: how long to sleep before the next frame's spin
+ * window opens (0: it is open until @end; -1: none, or it has closed). */
+static gint64
+spin_window (ShmReceiver * rx, gint64 now, gint64 * end)
+{
+  FrameClock *c = &rx->clock;
+
+  if (c->spin_start == 0 || now >= c->spin_end)
+    return -1;
+  *end = c->spin_end;
+  return MAX (c->spin_start - now, 0);
+}
+
+/* Looks at @s's channel until it has a record, something rings the local
+ * bell (flushing, a new session, an error) or @end passes.  Called with
+ * the lock, returns without it. */
+static void
+spin_locked (ShmReceiver * rx, ShmRxSession * s, gint64 end)
+{
+  guint32 seen = shm_bell_read (&rx->local_bell), pending = 0;
+  guint i;
+
+  rx->wait_bell = &rx->local_bell;
+  session_ref (s);
+  g_mutex_unlock (&rx->lock);
+  do {
+    for (i = 0; i < 64; i++) {
+      if (!shm_chan_rx_pending (&s->chan, &pending, NULL) || pending > 0
+          || shm_bell_read (&rx->local_bell) != seen)
+        goto done;
+      shm_cpu_relax ();
+    }
+  } while (g_get_monotonic_time () * NS_PER_US < end);
+done:
+  g_mutex_lock (&rx->lock);
+  rx->wait_bell = NULL;
+  rx->stats.spins++;
+  if (!pending && g_get_monotonic_time () * NS_PER_US >= end)
+    rx->clock.spin_start = 0;
+  g_mutex_unlock (&rx->lock);
+  session_unref (s);
+}
+
+/* A timed sleep until a spin window ended at @now: how late it woke. */
+static void
+timer_woke (FrameClock * c, gint64 now)
+{
+  if (c->spin_start && now >= c->spin_start)
+    c->timer_late = (7 * c->timer_late + MIN (now - c->spin_start,
+            c->spin_end - c->spin_start)) / 8;
+}
+
+/* Sleeps until the current session may have something, or an event (at
+ * most until the next spin window opens, or the next look in ring mode).
  * Called with the lock, returns without it. */
 static void
 sleep_locked (ShmReceiver * rx)
 {
   ShmRxSession *s = rx->cur;
   gboolean flag = FALSE, futex = FALSE;
-  gint64 timeout = -1;
+  gint64 timeout = -1, end = 0;
   guint32 *bell, seen, pending = 0;
 
   if (s && s->area && !g_atomic_int_get (&s->dead) && !rx->items.length) {
@@ -1297,10 +1426,18 @@ sleep_locked (ShmReceiver * rx)
     futex = s->wake == SHM_WAKE_FUTEX;
     if (s->wake == SHM_WAKE_POLL)
       timeout = poll_timeout (rx);
+    else if (flag && !rx->caps_wait_since
+        && (timeout = spin_window (rx, g_get_monotonic_time () * NS_PER_US,
+                &end)) == 0) {
+      spin_locked (rx, s, end);
+      return;
+    }
   }
   bell = futex ? shm_chan_bell (s->chan.base) : &rx->local_bell;
   rx->wait_bell = bell;
   seen = shm_bell_read (bell);
+  /* (a record that waits for its caps: the caps' arrival rings) */
+  flag = flag && !rx->caps_wait_since;
   if (flag) {
     /* say that we sleep, then one more look */
     shm_chan_rx_set_waiting (&s->chan, TRUE);
@@ -1313,6 +1450,10 @@ sleep_locked (ShmReceiver * rx)
   }
   if (rx->caps_wait_since)
     timeout = 10 * NS_PER_US * 1000;
+  /* (another thread may switch sessions meanwhile: @bell may lie in this
+   * one's area) */
+  if (s)
+    session_ref (s);
   g_mutex_unlock (&rx->lock);
   shm_bell_wait (bell, seen, timeout);
   g_mutex_lock (&rx->lock);
@@ -1320,6 +1461,10 @@ sleep_locked (ShmReceiver * rx)
   /* (a dead session's channel may be another receiver's now) */
   if (flag && !g_atomic_int_get (&s->dead))
     shm_chan_rx_set_waiting (&s->chan, FALSE);
+  if (s)
+    session_unref (s);
+  if (end)
+    timer_woke (&rx->clock, g_get_monotonic_time () * NS_PER_US);
   rx->stats.wakeups++;
   g_mutex_unlock (&rx->lock);
 }
@@ -1338,6 +1483,7 @@ make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
   ShmRxFrame *f = g_new0 (ShmRxFrame, 1);
   ShmRxSession *s = item ? item->session : rx->cur;
   guint64 offset;
+  gint64 now, ref;
 
   f->record = *rec;
   f->session = session_ref (s);
@@ -1356,12 +1502,16 @@ make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
   rx->next_seq = rec->seq + 1;
   rx->have_seq = TRUE;
   rx->stats.frames_received++;
-  if (s->same_boot)
-    rx->stats.last_latency_ns = g_get_monotonic_time () * NS_PER_US
-        - (gint64) rec->send_time;
-  if (s->wake == SHM_WAKE_POLL)
-    clock_update (&rx->clock, rec, s->same_boot ? (gint64) rec->send_time
-        : g_get_monotonic_time () * NS_PER_US, &rx->layout);
+  /* (the sender's send time, when it is one: at most a second old) */
+  now = g_get_monotonic_time () * NS_PER_US;
+  ref = now;
+  if (s->same_boot && rec->send_time <= (guint64) now
+      && now - (gint64) rec->send_time < G_USEC_PER_SEC * NS_PER_US) {
+    ref = (gint64) rec->send_time;
+    rx->stats.last_latency_ns = now - ref;
+  }
+  clock_update (rx, rec, ref, ref != now, item || s->wake == SHM_WAKE_POLL
+      ? 0 : rx->cfg.spin_ns);
   return f;
 }
 
@@ -1373,6 +1523,7 @@ drop_oldest_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
   ShmRxSession *s = rx->cur;
 
   pop_locked (rx, item);
+  rx->caps_wait_since = 0;
   if (rec->type == SHM_RECORD_FRAME) {
     rx->stats.frames_dropped++;
     rx->discont = TRUE;
@@ -1393,6 +1544,7 @@ handle_record_locked (ShmReceiver * rx, const ShmRecord * rec,
 
   if (rec->type == SHM_RECORD_EOS) {
     pop_locked (rx, item);
+    rx->caps_wait_since = 0;
     rx->got_eos = TRUE;
     return SHM_RECV_EOS;
   }

@@ -33,6 +33,7 @@ typedef struct
   gboolean live;                /* may miss frames when it lags */
   gint64 timeout_us;            /* no sender for this long: error; 0 never */
   gint64 peer_timeout_us;
+  gint64 spin_ns;               /* longest look without sleep per frame */
   guint64 features;             /* what it offers (tests turn some off) */
 } ShmReceiverConfig;
 
@@ -80,7 +81,7 @@ typedef struct
 typedef struct
 {
   guint64 frames_received, frames_dropped, frames_inline, sessions;
-  guint64 wakeups, polls;
+  guint64 wakeups, spins;
   gint64 last_latency_ns;
   guint n_slots;
 } ShmReceiverStats;

@@ -412,17 +412,22 @@ on_peer_message (ShmConn * conn, guint32 type, GVariant * body,
   ShmPeer *p = user_data;
   ShmSender *s = p->sender;
   const gchar *expected = NULL;
+  PeerState state;
 
   p->last_seen = g_get_monotonic_time ();
+  /* (the streaming thread moves a peer on when it makes the area) */
+  g_mutex_lock (&s->lock);
+  state = p->state;
+  g_mutex_unlock (&s->lock);
   switch (type) {
     case SHM_MSG_HELLO:
-      if (p->state != PEER_AWAIT_HELLO || p->said_hello)
+      if (state != PEER_AWAIT_HELLO || p->said_hello)
         expected = "no second hello";
       else
         handle_hello (s, p, body);
       break;
     case SHM_MSG_MMAP_REPLY:
-      if (p->state != PEER_AWAIT_REPLY)
+      if (state != PEER_AWAIT_REPLY)
         expected = "an mmap reply only after an mmap hello";
       else
         handle_reply (s, p, body);
@@ -1307,7 +1312,7 @@ pace (ShmSender * s, ShmSlots * slots, gsize size)
   lanes = paced_lanes_locked (s);
   g_mutex_unlock (&s->lock);
   if (lanes) {
-    full = shm_slots_wait_room (slots, lanes, deadline, &s->flushing);
+    full = shm_slots_wait_room (slots, lanes, TRUE, deadline, &s->flushing);
     g_mutex_lock (&s->lock);
     for (GList * l = s->peers; l && full; l = l->next) {
       ShmPeer *p = l->data;
@@ -1493,6 +1498,22 @@ undrained_locked (ShmSender * s)
   return NULL;
 }
 
+/* The lanes of the ready receivers that map the area, given their lanes
+ * up to generation @max_gen.  With the lock. */
+static guint64
+ready_lanes_locked (ShmSender * s, guint32 max_gen)
+{
+  guint64 lanes = 0;
+
+  for (GList * l = s->peers; l; l = l->next) {
+    ShmPeer *q = l->data;
+    if (q->state == PEER_READY && !q->frames_inline
+        && (gint32) (q->lane_gen - max_gen) <= 0)
+      lanes |= G_GUINT64_CONSTANT (1) << q->lane;
+  }
+  return lanes;
+}
+
 /**
  * shm_sender_send_eos:
  *
@@ -1507,6 +1528,7 @@ shm_sender_send_eos (ShmSender * s)
   ShmRecord eos = { 0, };
   gint64 start = g_get_monotonic_time (), deadline;
   guint64 lanes = 0;
+  guint32 max_gen;
   ShmSlots *slots;
   ShmPeer *p;
 
@@ -1517,18 +1539,18 @@ shm_sender_send_eos (ShmSender * s)
   eos.slot = SHM_RECORD_NO_SLOT;
   eos.seq = s->seq;
   eos.caps_gen = s->caps_gen;
-  for (GList * l = s->peers; l; l = l->next) {
-    ShmPeer *q = l->data;
-    if (q->state == PEER_READY && !q->frames_inline)
-      lanes |= G_GUINT64_CONSTANT (1) << q->lane;
-  }
+  max_gen = s->next_lane_gen;
+  lanes = ready_lanes_locked (s, max_gen);
   send_inline_locked (s, &eos, NULL);
   g_mutex_unlock (&s->lock);
   if (!slots)
     return;
 
-  shm_slots_wait_room (slots, lanes, deadline, &s->flushing);
+  shm_slots_wait_room (slots, lanes, FALSE, deadline, &s->flushing);
   g_mutex_lock (&s->lock);
+  /* (only to the receivers that were there before the wait and still are:
+   * a lane given to a new one meanwhile gets no end) */
+  lanes &= ready_lanes_locked (s, max_gen);
   if (s->slots == slots)
     wake_locked (s, slots, shm_slots_publish (slots, lanes, &eos));
   while (s->slots == slots && !g_atomic_int_get (&s->flushing)

@@ -539,6 +539,8 @@ wait_locked (ShmSlots * slots, gboolean (*ready) (ShmSlots *, gpointer),
        * (a release in between rings the bell: the sleep returns at once) */
       seen = shm_bell_read (slots->bell);
       __atomic_fetch_add (slots->waiters, 1, __ATOMIC_SEQ_CST);
+      /* (the next look at the release queues after it, on every CPU) */
+      __atomic_thread_fence (__ATOMIC_SEQ_CST);
       waiting = TRUE;
       continue;
     }
@@ -594,46 +596,57 @@ shm_slots_claim (ShmSlots * slots, gboolean dontwait, const gint * cancel,
 }
 
 static guint64
-lanes_without_room_locked (ShmSlots * slots, guint64 lanes)
+lanes_without_room_locked (ShmSlots * slots, guint64 lanes, gboolean frame)
 {
   guint64 full = 0;
 
   for (guint lane = 0; lanes; lane++, lanes >>= 1) {
     guint32 pending;
     if ((lanes & 1) && queued_locked (slots, lane, &pending)
-        && (pending >= slots->geo.chan_depth
-            || slots->lanes[lane].n_flight >= slots->geo.chan_depth))
+        && (pending >= slots->geo.chan_depth || (frame
+                && slots->lanes[lane].n_flight >= slots->geo.chan_depth)))
       full |= G_GUINT64_CONSTANT (1) << lane;
   }
   return full;
 }
 
+typedef struct
+{
+  guint64 lanes;
+  gboolean frame;
+} RoomWait;
+
 static gboolean
 room_ready (ShmSlots * slots, gpointer data)
 {
-  return lanes_without_room_locked (slots, *(guint64 *) data) == 0;
+  RoomWait *w = data;
+
+  return lanes_without_room_locked (slots, w->lanes, w->frame) == 0;
 }
 
 /**
  * shm_slots_wait_room:
  * @lanes: receivers that take every frame
+ * @frame: room for a frame (a record, and a frame in flight); otherwise
+ *   for a record only (the end of stream)
  * @deadline_us: g_get_monotonic_time() at which to give up; -1: never
  *
- * Waits until the channel of every lane of @lanes takes a frame (its
- * receiver took records and gave frames back).  A receiver does not ring
- * when it takes a record, so this also looks every millisecond.
+ * Waits until the channel of every lane of @lanes has room (its receiver
+ * took records, and gave frames back).  A receiver does not ring when it
+ * takes a record, so this also looks every millisecond.
  *
  * Returns: the lanes still without room.
  */
 guint64
-shm_slots_wait_room (ShmSlots * slots, guint64 lanes, gint64 deadline_us,
-    const gint * cancel)
+shm_slots_wait_room (ShmSlots * slots, guint64 lanes, gboolean frame,
+    gint64 deadline_us, const gint * cancel)
 {
+  RoomWait w = { lanes, frame };
   guint64 full;
 
   g_mutex_lock (&slots->lock);
-  wait_locked (slots, room_ready, &lanes, deadline_us, 1000000, cancel);
-  full = lanes_without_room_locked (slots, lanes);
+  wait_locked (slots, room_ready, &w, deadline_us, 1000000, cancel);
+  full = lanes_without_room_locked (slots, lanes, frame);
   g_mutex_unlock (&slots->lock);
   return full;
 }

@@ -54,7 +54,7 @@ gboolean shm_slots_lane_has_room (ShmSlots * slots, guint lane,
 guint64 shm_slots_lanes_with_room (ShmSlots * slots, guint64 lanes,
     guint64 live, guint32 live_max);
 guint64 shm_slots_wait_room (ShmSlots * slots, guint64 lanes,
-    gint64 deadline_us, const gint * cancel);
+    gboolean frame, gint64 deadline_us, const gint * cancel);
 gboolean shm_slots_lane_drained (ShmSlots * slots, guint lane);
 guint32 shm_slots_lane_queued (ShmSlots * slots, guint lane);
 guint64 shm_slots_publish (ShmSlots * slots, guint64 lanes,

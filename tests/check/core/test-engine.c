@@ -17,6 +17,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static gchar *tmpdir;
 
@@ -486,6 +487,8 @@ typedef struct
   ShmReceiver *rx;
   Consumer c;
   GThread *thread;
+  /* receiver settings other than the defaults */
+  gint64 spin_ns, peer_timeout_us;
 } Pair;
 
 static void
@@ -507,6 +510,9 @@ pair_start (Pair * p, const gchar * name, guint64 rx_features, gboolean live)
   sc.mode = 0600;
   sc.slot_timeout_us = G_USEC_PER_SEC;
   sc.peer_timeout_us = rc.peer_timeout_us = 5 * G_USEC_PER_SEC;
+  if (p->peer_timeout_us)
+    rc.peer_timeout_us = p->peer_timeout_us;
+  rc.spin_ns = p->spin_ns;
   sc.features = SHM_FEATURES_KNOWN;
   rc.features = rx_features;
   rc.live = live;
@@ -523,10 +529,16 @@ pair_start (Pair * p, const gchar * name, guint64 rx_features, gboolean live)
 }
 
 /* Sends @n frames (zero-copy style: written in a claimed slot), then the
- * end of the stream. */
+ * end of the stream.  With @interval_ns, one frame per interval, each
+ * with its due time, and @bad_due: due times that are not one. */
 static void
-pair_send (Pair * p, guint n)
+pair_send_timed (Pair * p, guint n, gint64 interval_ns, gboolean bad_due)
 {
+  gint64 start = g_get_monotonic_time () * 1000;
+  static const guint64 bad[] = { 0, G_MAXUINT64 - 1, G_MAXINT64,
+    (guint64) G_MAXINT64 + 1, 1
+  };
+
   for (guint i = 0; i < n; i++) {
     g_autoptr (ShmSlots) slots = shm_sender_get_slots (p->tx);
     ShmRecord r = { 0, };
@@ -537,6 +549,12 @@ pair_send (Pair * p, guint n)
     r.slot = slot;
     r.size = 4096;
     r.dts = r.duration = r.mono_pts = r.mono_dts = G_MAXUINT64;
+    if (interval_ns) {
+      gint64 due = start + (i + 1) * interval_ns;
+      r.duration = interval_ns;
+      r.mono_pts = bad_due ? bad[i % G_N_ELEMENTS (bad)] : (guint64) due;
+      g_usleep (MAX (due - g_get_monotonic_time () * 1000, 0) / 1000);
+    }
     /* (the engine numbers the frame: peek at its next number) */
     {
       ShmSenderStats st;
@@ -550,6 +568,12 @@ pair_send (Pair * p, guint n)
   }
   shm_sender_send_eos (p->tx);
   g_thread_join (p->thread);
+}
+
+static void
+pair_send (Pair * p, guint n)
+{
+  pair_send_timed (p, n, 0, FALSE);
 }
 
 static void
@@ -632,6 +656,75 @@ test_engines_seq_wrap (void)
   pair_stop (&p);
 }
 
+/* Frames at a steady rate with their due times: a receiver with a spin
+ * budget takes some of them without sleeping (and all of them intact);
+ * without one, or when the due times are garbage, it never spins. */
+static void
+test_engines_spin (void)
+{
+  struct
+  {
+    gint64 spin_ns;
+    gboolean bad_due;
+  } cases[] = { {500000, FALSE}, {0, FALSE}, {500000, TRUE} };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    Pair p = { 0, };
+    ShmReceiverStats st;
+
+    p.spin_ns = cases[i].spin_ns;
+    pair_start (&p, "spin", SHM_FEATURES_KNOWN, TRUE);
+    /* 100 frames at 100 per second */
+    pair_send_timed (&p, 100, 10 * 1000 * 1000, cases[i].bad_due);
+    g_assert_true (p.c.eos);
+    g_assert_cmpuint (p.c.bad, ==, 0);
+    g_assert_cmpuint (p.c.frames + p.c.gaps, >=, 95);
+    shm_receiver_get_stats (p.rx, &st);
+    if (cases[i].spin_ns && !cases[i].bad_due)
+      g_assert_cmpuint (st.spins, >, 0);
+    else
+      g_assert_cmpuint (st.spins, ==, 0);
+    pair_stop (&p);
+  }
+}
+
+static gint64
+cpu_us (void)
+{
+  struct rusage ru;
+
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec * G_USEC_PER_SEC + ru.ru_utime.tv_usec
+      + ru.ru_stime.tv_sec * G_USEC_PER_SEC + ru.ru_stime.tv_usec;
+}
+
+/* A record whose caps never come: the receiver waits for them asleep (it
+ * does not spin on the record), then fails after the peer timeout with an
+ * error that says so. */
+static void
+test_engines_caps_never_come (void)
+{
+  Pair p = { 0, };
+  g_autoptr (ShmSlots) slots = NULL;
+  ShmRecord r = frame (0, 0);
+  gint64 cpu;
+
+  p.peer_timeout_us = G_USEC_PER_SEC;
+  pair_start (&p, "nocaps", SHM_FEATURES_KNOWN, FALSE);
+  slots = shm_sender_get_slots (p.tx);
+  r.caps_gen = 99;
+  cpu = cpu_us ();
+  shm_slots_publish (slots, G_MAXUINT64, &r);
+  g_thread_join (p.thread);
+  /* about a second of waiting took far less than a second of CPU */
+  g_assert_cmpint (cpu_us () - cpu, <, G_USEC_PER_SEC / 4);
+  g_assert_cmpuint (p.c.frames, ==, 0);
+  g_assert_true (log_has (&p.log, p.log.errors,
+          "a frame of caps generation 99, which never came"));
+  g_clear_pointer (&slots, shm_slots_unref);
+  pair_stop (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -647,6 +740,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/roundtrip", test_engines_roundtrip);
   g_test_add_func ("/engine/doorbells", test_engines_doorbells);
   g_test_add_func ("/engine/seq-wrap", test_engines_seq_wrap);
+  g_test_add_func ("/engine/spin", test_engines_spin);
+  g_test_add_func ("/engine/caps-never-come", test_engines_caps_never_come);
   ret = g_test_run ();
   g_assert_cmpint (g_rmdir (tmpdir), ==, 0);
   g_free (tmpdir);
