@@ -41,6 +41,7 @@ G_BEGIN_DECLS
   gboolean no_receiver;         /* ours: wait-for-receiver=false */
   const gchar *control;         /* ours: control address (NULL: default) */
   guint64 area_size;            /* ours sender: size of the area (0: auto) */
+  gboolean no_spin;             /* ours receiver: spin-time=0 */
   const gchar *pid_file;        /* the child writes its process id here */
   gboolean no_cpu;              /* no getrusage per frame (under strace) */
 } BenchChildOptions;

@@ -418,10 +418,10 @@ pipeline_description (const BenchChildOptions * o)
       return g_strdup_printf ("shmsrc name=src socket-path=\"%s\" is-live=true "
           "do-timestamp=true ! %s ! fakesink name=sink sync=false "
           "enable-last-sample=%s", o->path, caps, keep);
-    return g_strdup_printf ("shmsrc name=src path=\"%s\"%s%s is-live=%s ! "
+    return g_strdup_printf ("shmsrc name=src path=\"%s\"%s%s is-live=%s%s ! "
         "fakesink name=sink sync=false enable-last-sample=%s", o->path,
         o->control ? " control=" : "", o->control ? o->control : "",
-        o->live ? "true" : "false", keep);
+        o->live ? "true" : "false", o->no_spin ? " spin-time=0" : "", keep);
   }
 
   if (g_str_equal (o->role, "alone")) {

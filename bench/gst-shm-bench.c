@@ -76,6 +76,7 @@ static gint opt_eos_wait_ms = 250;
 static gboolean opt_no_receiver;
 static gchar *opt_control;
 static gint64 opt_area_size;
+static gboolean opt_no_spin;
 static gchar *opt_pid_file;
 static gboolean opt_no_cpu;
 
@@ -152,6 +153,8 @@ static GOptionEntry entries[] = {
       NULL, NULL},
   {"area-size", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT64, &opt_area_size,
       NULL, NULL},
+  {"no-spin", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_spin, NULL,
+      NULL},
   {"pid-file", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &opt_pid_file,
       NULL, NULL},
   {"no-cpu", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_no_cpu, NULL,
@@ -168,13 +171,14 @@ typedef enum
   KIND_COPY_STEP,
   KIND_OURS_ZC,
   KIND_OURS_RING,
+  KIND_OURS_NO_SPIN,
   KIND_OURS_COPY,
   KIND_BAD,
 } Kind;
 
 static const gchar *kind_names[] = {
   "producer", "ceiling", "ours-copy-step", "ours-zero-copy", "ours-ring",
-  "ours-copy", "bad"
+  "ours-no-spin", "ours-copy", "bad"
 };
 
 typedef struct
@@ -340,9 +344,13 @@ build_cases (Bench * b)
                     formats_full[f], live, slot_counts[k], FALSE));
           }
           for (gint keep = 1; keep >= 0; keep--)
-            for (Kind kind = KIND_OURS_ZC; kind <= KIND_BAD; kind++)
+            for (Kind kind = KIND_OURS_ZC; kind <= KIND_BAD; kind++) {
+              /* (spinning needs a frame rate: live rows only) */
+              if (kind == KIND_OURS_NO_SPIN && (!live || slot_counts[k] < 4))
+                continue;
               g_ptr_array_add (b->cases, case_new (kind, &sizes[s],
                       formats_full[f], live, slot_counts[k], keep));
+            }
         }
       }
     }
@@ -559,6 +567,8 @@ child_args (Bench * b, Case * c, const gchar * role, const gchar * transport,
   /* under strace: no getrusage of the benchmark's own in the counts */
   if (b->tracing)
     add_arg (args, "--no-cpu");
+  if (c->kind == KIND_OURS_NO_SPIN && g_str_equal (role, "recv"))
+    add_arg (args, "--no-spin");
   if (c->kind == KIND_OURS_RING) {
     add_arg (args, "--control=ring");
     if (g_str_equal (role, "send"))
@@ -1561,7 +1571,7 @@ target_cpu (Target * rcv, Target * snd, Case * c, Case * bad, Case * ce)
     gdouble d = c->cpu_rcv - bad->cpu_rcv;
     target_add_diff (rcv, c->id, d, d <= 0.0);
   }
-  if (ce && ce->n_ok && c->n_ok && c->cpu_snd >= 0 && ce->cpu_snd >= 0) {
+  if (snd && ce && ce->n_ok && c->n_ok && c->cpu_snd >= 0 && ce->cpu_snd >= 0) {
     gdouble d = c->cpu_snd - ce->cpu_snd;
     target_add_diff (snd, c->id, d, d <= 0.03);
   }
@@ -1585,9 +1595,13 @@ target_ring (Target * t, Case * c)
 static void
 write_targets (GString * md, Bench * b)
 {
-  Target lat, ring, fps, zc, cpu_rcv, cpu_snd, cp, step;
+  Target lat, lat_ns, cpu_live, cpu_live_ns, ring, fps, zc, cpu_rcv, cpu_snd,
+      cp, step;
 
   target_init (&lat);
+  target_init (&lat_ns);
+  target_init (&cpu_live);
+  target_init (&cpu_live_ns);
   target_init (&ring);
   target_init (&fps);
   target_init (&zc);
@@ -1604,8 +1618,14 @@ write_targets (GString * md, Bench * b)
     Memcpy *m = find_memcpy (b, c->size, c->format, 1, FALSE);
     gboolean k48 = c->slots == 4 || c->slots == 8;
 
-    if (c->kind == KIND_OURS_ZC && c->live && k48)
+    if (c->kind == KIND_OURS_ZC && c->live && k48) {
       target_latency (&lat, c, bad);
+      target_cpu (&cpu_live, NULL, c, bad, NULL);
+    }
+    if (c->kind == KIND_OURS_NO_SPIN && c->live && k48) {
+      target_latency (&lat_ns, c, bad);
+      target_cpu (&cpu_live_ns, NULL, c, bad, NULL);
+    }
     if (c->kind == KIND_OURS_RING && c->live && c->size->height == 1080)
       target_ring (&ring, c);
     if (c->kind == KIND_OURS_ZC && !c->live) {
@@ -1643,6 +1663,7 @@ write_targets (GString * md, Bench * b)
   target_write (md, &lat, "60 fps latency, p50 and p99 at or below "
       "gst-plugins-bad's, zero-copy, K = 4 and 8 (value: the larger of "
       "ours/bad at p50 and at p99)");
+  target_write (md, &lat_ns, "the same with spin-time=0 (ours-no-spin)");
   target_write (md, &ring, "control=ring, 1080p, 60 fps: p99 below 1 ms and "
       "the receiver's CPU below 5 % of a core (value: the larger of p99 / "
       "1 ms and CPU / 5 %)");
@@ -1656,6 +1677,11 @@ write_targets (GString * md, Bench * b)
   target_write (md, &cpu_snd, "sender CPU per frame within 0.03 ms of the "
       "fair ceiling's, non-live zero-copy, K = 4 and 8 (value: ours − "
       "ceiling, ms)");
+  target_write (md, &cpu_live, "receiver CPU per frame at or below "
+      "gst-plugins-bad's receiver at 60 fps, zero-copy, K = 4 and 8 (value: "
+      "ours − bad, ms)");
+  target_write (md, &cpu_live_ns, "the same with spin-time=0 "
+      "(ours-no-spin)");
   target_write (md, &cp, "copy path ≥ 0.9 × 1/(1/producer + 1/memcpy) end "
       "to end, non-live");
   target_write (md, &step, "copy step alone ≥ 0.9 × memcpy bandwidth "
@@ -1803,12 +1829,18 @@ static void
 build_sys_cases (Bench * b)
 {
   const Size *size = opt_quick ? &sizes_quick[0] : &sizes_full[0];
-  const Kind kinds[] = { KIND_OURS_ZC, KIND_OURS_RING, KIND_BAD };
+  const Kind kinds[] = { KIND_OURS_ZC, KIND_OURS_NO_SPIN, KIND_OURS_RING,
+    KIND_BAD
+  };
 
   b->sys_cases = g_ptr_array_new ();
   for (gint live = 1; live >= 0; live--) {
     for (guint k = 0; k < G_N_ELEMENTS (kinds); k++) {
-      Case *c = case_new (kinds[k], size, "BGRx", live, 4, FALSE);
+      Case *c;
+
+      if (kinds[k] == KIND_OURS_NO_SPIN && !live)
+        continue;
+      c = case_new (kinds[k], size, "BGRx", live, 4, FALSE);
 
       c->frames = SYS_FRAMES;
       c->warmup = live ? 30 : 20;
@@ -2057,6 +2089,10 @@ write_report (Bench * b, const gchar * command, gint64 t_start,
       "the area instead of the unix socket: `shmsink … control=ring "
       "size=(area bytes)` → `shmsrc … control=ring` (not counted in the "
       "targets).\n"
+      "- **ours-no-spin** (live, K = 4 and 8): ours-zero-copy with "
+      "`shmsrc … spin-time=0`: the receiver always sleeps until the sender "
+      "wakes it (the default spins up to 500 µs around each frame's likely "
+      "arrival; see docs/elements.md).\n"
       "- **ours-copy**: the same, but a probe on videotestsrc's source pad "
       "drops the ALLOCATION query, so it renders into a pool of its own "
       "and shmsink copies every frame (see “shmsink copied” in the "
@@ -2425,6 +2461,7 @@ main (gint argc, gchar ** argv)
       .no_receiver = opt_no_receiver,
       .control = opt_control,
       .area_size = (guint64) opt_area_size,
+      .no_spin = opt_no_spin,
       .pid_file = opt_pid_file,
       .no_cpu = opt_no_cpu,
     };

@@ -28,7 +28,7 @@ ls /dev/shm | sort >"$T/shm-before.txt"
 "$bench" --quick --list >"$T/cases.txt" || fail "--list failed"
 [ -s "$T/cases.txt" ] || fail "no cases"
 # every kind of gst-shm row is there, the in-band control rings too
-for kind in ours-zero-copy ours-ring ours-copy; do
+for kind in ours-zero-copy ours-ring ours-no-spin ours-copy; do
   grep -q "/$kind\$" "$T/cases.txt" || fail "no $kind case"
 done
 "$bench" --quick --output "$out" >"$T/stdout.txt" 2>"$T/stderr.txt" ||
@@ -36,7 +36,8 @@ done
 [ -s "$out" ] || fail "no report at $out"
 
 for section in '## memcpy limit' '## Results' '## Targets' '- CPU:' \
-  '- Command:' '- Date:' '| rcv CPU % of a core |' '**ours-ring**'; do
+  '- Command:' '- Date:' '| rcv CPU % of a core |' '**ours-ring**' \
+  '**ours-no-spin**'; do
   grep -qF -- "$section" "$out" || fail "no \"$section\" in the report"
 done
 grep -q '^| .* | 1 → 1 |' "$out" || fail "no memcpy row"
