@@ -91,6 +91,10 @@ typedef struct
   gint64 delays[SPIN_HISTORY];
   guint n_delays;
   gint64 timer_late;            /* ns: mean lateness of timed sleeps */
+  /* the last windows, one bit each (1: its frame came while we spun) */
+  guint32 outcomes;
+  guint n_outcomes;
+  gboolean planned, caught;     /* the current window; whether it served */
 } FrameClock;
 
 struct _ShmReceiver
@@ -1272,6 +1276,21 @@ poll_timeout (ShmReceiver * rx)
   return c->idle_step;
 }
 
+/* Whether spinning serves: at least half of the last windows (up to 32)
+ * saw their frame come while the receiver spun.  When it does not (the
+ * frames come while the receiver still sleeps towards the window, on a
+ * busy machine), one frame in 16 gets a window, to see whether that has
+ * changed. */
+static gboolean
+spin_serves (FrameClock * c)
+{
+  guint n = MIN (c->n_outcomes, 32);
+  guint32 mask = n == 32 ? G_MAXUINT32 : (1u << n) - 1;
+
+  return n < 8 || 2 * (guint) __builtin_popcount (c->outcomes & mask) >= n
+      || c->n_delays % 16 == 0;
+}
+
 static gint
 cmp_ns (gconstpointer a, gconstpointer b)
 {
@@ -1293,6 +1312,11 @@ plan_spin (FrameClock * c, const ShmRecord * rec, gint64 ref,
   gint64 d[SPIN_HISTORY], early, width;
   guint n, i, j = 0, best = 0, best_i = 0;
 
+  if (c->planned) {
+    c->outcomes = (c->outcomes << 1) | (c->caught ? 1 : 0);
+    c->n_outcomes++;
+  }
+  c->planned = c->caught = FALSE;
   c->spin_start = c->spin_end = 0;
   /* (a due time within a second of the publication, or none) */
   if (budget <= 0 || !same_boot
@@ -1317,8 +1341,9 @@ plan_spin (FrameClock * c, const ShmRecord * rec, gint64 ref,
       best_i = i;
     }
   }
-  if (2 * best < n)
+  if (2 * best < n || !spin_serves (c))
     return;
+  c->planned = TRUE;
   c->spin_start = (gint64) rec->mono_pts + c->interval + d[best_i]
       - SPIN_MIN_NS - early;
   c->spin_end = (gint64) rec->mono_pts + c->interval + d[best_i + best - 1]
@@ -1397,6 +1422,7 @@ done:
   rx->stats.spins++;
   if (!pending && g_get_monotonic_time () * NS_PER_US >= end)
     rx->clock.spin_start = 0;
+  rx->clock.caught |= pending > 0;
   g_mutex_unlock (&rx->lock);
   session_unref (s);
 }
