@@ -617,6 +617,15 @@ shm_area_peek_session (ShmArea * area, guint64 * session_id)
   return TRUE;
 }
 
+/* The sink's last heartbeat (its CLOCK_MONOTONIC in ns; 0 when none):
+ * untrusted, only ever compared with an earlier reading of the same field. */
+guint64
+shm_area_peek_heartbeat (ShmArea * area)
+{
+  return GUINT64_FROM_LE (__atomic_load_n (field64 (area,
+              OFF (sink_heartbeat)), __ATOMIC_ACQUIRE));
+}
+
 /**
  * shm_area_read_header:
  *

@@ -208,6 +208,7 @@ gboolean shm_area_check_header (ShmArea * area, const ShmGeometry * expected,
 gboolean shm_area_read_header (ShmArea * area, ShmGeometry * geo,
     GError ** error);
 gboolean shm_area_peek_session (ShmArea * area, guint64 * session_id);
+guint64 shm_area_peek_heartbeat (ShmArea * area);
 
 /* Both sides. */
 ShmArea *shm_area_ref (ShmArea * area);
