@@ -203,6 +203,8 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
  * frames-copied and bytes-copied (copied out of the area), frames-dropped
  * (not pushed: arrived while a live source was not playing, or while its
  * downstream lagged, or in caps downstream no longer accepts),
+ * frames-missed (never received: gaps in the sender's frame numbers, frames
+ * the sender skipped because this receiver did not take them in time),
  * frames-inline (received through the connection, see
  * #GstShmSrc:inline-fallback), sessions, wakeups (times the streaming
  * thread slept and woke), spins (times it looked for a frame without
@@ -841,6 +843,7 @@ get_stats (GObject * object)
       "frames-copied", G_TYPE_UINT64, self->frames_copied,
       "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
       "frames-dropped", G_TYPE_UINT64, st.frames_dropped + self->frames_stale,
+      "frames-missed", G_TYPE_UINT64, st.frames_missed,
       "frames-inline", G_TYPE_UINT64, st.frames_inline,
       "sessions", G_TYPE_UINT64, st.sessions,
       "wakeups", G_TYPE_UINT64, st.wakeups,

@@ -21,6 +21,12 @@
 #define RING_ACK_POLL_MS 5
 #define TICK_MS 500
 #define DISCARD_MS 10
+/* the sender answers our token answer within this (as it waits for ours) */
+#define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
+/* a receiver that waits for a sender says why after this, then every
+ * WAIT_WARN_EVERY_US */
+#define WAIT_WARN_FIRST_US (3 * G_USEC_PER_SEC)
+#define WAIT_WARN_EVERY_US (30 * G_USEC_PER_SEC)
 /* inline frames read ahead of downstream by a non-live receiver */
 #define INLINE_MAX_PENDING 2
 /* ring mode: the finest poll, and the longest sleep of an idle poll */
@@ -126,6 +132,15 @@ struct _ShmReceiver
   guint ring_lane;
   guint64 ring_id;
   gint64 ring_claimed_at;
+  guint64 ring_claim_beat;      /* the sender's heartbeat when we claimed */
+  gint64 handshake_since;
+  gint64 last_wait_warn;
+  /* control=ring, connected: no kernel says that the sender died, its
+   * heartbeat and the area's session do */
+  ShmArea *watch_area;
+  guint64 watch_session;
+  guint64 watch_beat;
+  gint64 watch_beat_at;
 
   GMutex lock;
   /* lock */
@@ -142,6 +157,8 @@ struct _ShmReceiver
   gboolean got_eos;
   gboolean discarding;
   ShmReceiverStats stats;
+  guint missed_warn;            /* MISSED_*: to say, said */
+  guint missed_said;
 
   /* streaming thread */
   guint applied_epoch;
@@ -155,6 +172,10 @@ struct _ShmReceiver
 };
 
 static void schedule_connect (ShmReceiver * rx, guint delay_ms);
+
+/* frames a receiver missed, said once each */
+#define MISSED_BY_SENDER 1      /* sequence gaps: the sender skipped us */
+#define MISSED_BY_US 2          /* our downstream was too slow */
 
 /* --- messages for the element ------------------------------------------ */
 
@@ -329,6 +350,7 @@ disconnect (ShmReceiver * rx)
     g_clear_pointer (&rx->conn, shm_conn_unref);
   }
   g_clear_pointer (&rx->pending, session_unref);
+  g_clear_pointer (&rx->watch_area, shm_area_unref);
   rx->state = CONN_NONE;
 }
 
@@ -374,6 +396,7 @@ ask_inline (ShmReceiver * rx, ShmRxSession * s, const gchar * file,
   g_clear_pointer (&rx->pending, session_unref);
   rx->pending = s;
   rx->state = CONN_AWAIT_READY;
+  rx->handshake_since = g_get_monotonic_time ();
   return TRUE;
 }
 
@@ -454,6 +477,7 @@ answer_token (ShmReceiver * rx, ShmRxSession * s, const ShmMmapInfo * m)
   g_clear_pointer (&rx->pending, session_unref);
   rx->pending = s;
   rx->state = CONN_AWAIT_READY;
+  rx->handshake_since = g_get_monotonic_time ();
 }
 
 static void
@@ -740,6 +764,20 @@ on_message (ShmConn * conn, guint32 type, GVariant * body,
   }
 }
 
+/* The sender went away (its connection is already gone): said (@what it
+ * did, during a handshake), and another looked for. */
+static void
+lost (ShmReceiver * rx, ConnState state, const gchar * peer,
+    const gchar * what, const gchar * reason)
+{
+  if (state == CONN_READY)
+    event (rx, "lost", peer, rx->session_id, reason);
+  else
+    post_new (rx, FALSE, SHM_ENGINE_ERROR_READ, NULL, "The sender %s during "
+        "the handshake (%s, %s); waiting for a sender.", what, peer, reason);
+  schedule_connect (rx, RETRY_MS);
+}
+
 static void
 on_closed (ShmConn * conn, const GError * error, gpointer user_data)
 {
@@ -759,16 +797,9 @@ on_closed (ShmConn * conn, const GError * error, gpointer user_data)
   g_mutex_lock (&rx->lock);
   eos = rx->got_eos;
   g_mutex_unlock (&rx->lock);
-  if (eos)
-    return;
-  if (state == CONN_READY)
-    event (rx, "lost", peer, rx->session_id,
-        error ? error->message : "closed without saying bye");
-  else
-    post_new (rx, FALSE, SHM_ENGINE_ERROR_READ, error ? error->message
-        : "end of stream", "The sender closed the connection during the "
-        "handshake; waiting for a sender.");
-  schedule_connect (rx, RETRY_MS);
+  if (!eos)
+    lost (rx, state, peer, "closed the connection", error ? error->message
+        : "closed without saying bye");
 }
 
 static const ShmConnCallbacks conn_callbacks = {
@@ -795,13 +826,22 @@ send_hello (ShmReceiver * rx)
 }
 
 /* Nothing to talk to yet: tries again after @delay_ms, unless the timeout
- * is over. */
+ * is over.  After a few seconds, and then now and then, says why (@why,
+ * the likely causes included). */
 static void
 keep_waiting (ShmReceiver * rx, const gchar * why, guint delay_ms)
 {
   gint64 now = g_get_monotonic_time ();
 
   rx->said_waiting = TRUE;
+  if (rx->waiting_since && now - rx->waiting_since >= WAIT_WARN_FIRST_US
+      && (!rx->last_wait_warn
+          || now - rx->last_wait_warn >= WAIT_WARN_EVERY_US)) {
+    rx->last_wait_warn = now;
+    post_new (rx, FALSE, SHM_ENGINE_ERROR_OPEN_READ, NULL, "Waiting for a "
+        "sender at %s for %.0f s: %s.", rx->cfg.control,
+        (now - rx->waiting_since) / (gdouble) G_USEC_PER_SEC, why);
+  }
   if (rx->cfg.timeout_us > 0 && now - rx->waiting_since >= rx->cfg.timeout_us) {
     post_new (rx, TRUE, SHM_ENGINE_ERROR_OPEN_READ, why, "No sender at %s "
         "after %.1f s: start a shmsink with path=%s, or raise timeout.",
@@ -826,7 +866,8 @@ connected (ShmReceiver * rx, ShmConn * conn)
   rx->said_waiting = FALSE;
   rx->said_no_rings = FALSE;
   rx->waiting_since = 0;
-  rx->last_message = g_get_monotonic_time ();
+  rx->last_wait_warn = 0;
+  rx->last_message = rx->handshake_since = g_get_monotonic_time ();
   rx->stalled = FALSE;
   send_hello (rx);
 }
@@ -835,14 +876,19 @@ connected (ShmReceiver * rx, ShmConn * conn)
 static void
 ring_check_ack (ShmReceiver * rx)
 {
+  gboolean stale;
+
   if (shm_ring_acked (rx->ring_area, &rx->ring_geo, rx->ring_lane, rx->ring_id)) {
     g_autofree gchar *desc = g_strdup_printf ("in-band lane %u of %s",
         rx->ring_lane, rx->cfg.path);
     ShmConn *conn = shm_conn_new_ring (rx->ring_area, &rx->ring_geo,
         rx->ring_lane, rx->ring_id, FALSE, desc);
     /* the connection gives the lane back when it closes */
-    g_clear_pointer (&rx->ring_area, shm_area_unref);
+    rx->watch_area = g_steal_pointer (&rx->ring_area);
+    rx->watch_session = rx->ring_geo.session_id;
+    rx->watch_beat = shm_area_peek_heartbeat (rx->watch_area);
     connected (rx, conn);
+    rx->watch_beat_at = rx->handshake_since;
     return;
   }
   if (shm_ring_claimed (rx->ring_area, &rx->ring_geo, rx->ring_lane,
@@ -853,10 +899,14 @@ ring_check_ack (ShmReceiver * rx)
     return;
   }
   /* The sender set the area up again (our claim is gone), or it does not
-   * serve the rings: claim again later. */
+   * serve the rings, or it is gone: claim again later. */
+  stale = shm_area_peek_heartbeat (rx->ring_area) == rx->ring_claim_beat;
   ring_abandon (rx);
-  keep_waiting (rx, "the sender did not take this receiver's in-band lane",
-      RETRY_MS);
+  keep_waiting (rx, stale ? "the area's session is stale: its sender's "
+      "heartbeat has not moved since this receiver claimed an in-band lane "
+      "(the sender was killed or hangs; a new shmsink on the same memory "
+      "takes its place)" : "the sender did not take this receiver's in-band "
+      "lane (is it a shmsink with control=ring?)", RETRY_MS);
 }
 
 /* control=ring: the area must hold a sender's header with rings. */
@@ -880,7 +930,9 @@ ring_open (ShmReceiver * rx, ShmGeometry * geo)
   }
   if (!shm_area_read_header (area, geo, &err)) {
     if (g_error_matches (err, SHM_AREA_ERROR, SHM_AREA_ERROR_BAD_MAGIC))
-      keep_waiting (rx, "no sender has set up the area yet", RETRY_MS);
+      keep_waiting (rx, "the memory holds no gst-shm area: no shmsink has "
+          "set it up yet, or it is not the memory the sender uses (a wrong "
+          "BAR, or QEMU's memory backend without share=on)", RETRY_MS);
     else
       post_new (rx, TRUE, SHM_ENGINE_ERROR_READ, NULL, "%s", err->message);
     shm_area_unref (area);
@@ -931,6 +983,7 @@ try_connect_ring (ShmReceiver * rx)
   rx->ring_lane = lane;
   rx->ring_id = id;
   rx->ring_claimed_at = g_get_monotonic_time ();
+  rx->ring_claim_beat = shm_area_peek_heartbeat (area);
   schedule_connect (rx, RING_ACK_POLL_MS);
 }
 
@@ -956,8 +1009,11 @@ try_connect (gpointer user_data)
         && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE))
       post_new (rx, TRUE, SHM_ENGINE_ERROR_OPEN_READ, NULL, "Could not "
           "connect to the sender at %s: %s", rx->cfg.control, err->message);
-    else
-      keep_waiting (rx, err->message, RETRY_MS);
+    else {
+      g_autofree gchar *why = g_strdup_printf ("%s (no shmsink listens "
+          "there yet)", err->message);
+      keep_waiting (rx, why, RETRY_MS);
+    }
     return G_SOURCE_REMOVE;
   }
   peer = shm_socket_describe (sock, TRUE);
@@ -983,13 +1039,74 @@ schedule_connect (ShmReceiver * rx, guint delay_ms)
   g_source_attach (rx->retry_source, rx->loop.context);
 }
 
+/* The sender has until HANDSHAKE_TIMEOUT_US to answer our token answer,
+ * and says something (pings) every tick while we wait for its area. */
+static gboolean
+handshake_timed_out (ShmReceiver * rx, gint64 now)
+{
+  g_autofree gchar *reason = NULL;
+  g_autofree gchar *peer = NULL;
+
+  if (rx->state == CONN_AWAIT_READY
+      && now - rx->handshake_since > HANDSHAKE_TIMEOUT_US)
+    reason = g_strdup_printf ("it did not complete the handshake in %d s",
+        (gint) (HANDSHAKE_TIMEOUT_US / G_USEC_PER_SEC));
+  else if (rx->state == CONN_AWAIT_MMAP
+      && now - rx->last_message > rx->cfg.peer_timeout_us)
+    reason = g_strdup_printf ("it did not answer this receiver's hello in "
+        "%.1f s", (now - rx->last_message) / (gdouble) G_USEC_PER_SEC);
+  else
+    return FALSE;
+  peer = g_strdup (shm_conn_get_description (rx->conn));
+  fail (rx, "timeout", reason);
+  lost (rx, CONN_AWAIT_MMAP, peer, "stopped answering", reason);
+  return TRUE;
+}
+
+/* control=ring: no kernel tells us that the sender died; its heartbeat in
+ * the area does (it beats every tick), and the area's session (a new
+ * sender sets the area up again). */
+static gboolean
+ring_sender_gone (ShmReceiver * rx, gint64 now)
+{
+  g_autofree gchar *reason = NULL;
+  g_autofree gchar *peer = NULL;
+  ConnState state = rx->state;
+  guint64 session, beat;
+
+  if (!rx->watch_area)
+    return FALSE;
+  if (!shm_area_peek_session (rx->watch_area, &session))
+    reason = g_strdup ("the sender took its area down without a bye");
+  else if (session != rx->watch_session)
+    reason = g_strdup ("the area was set up again (a new session)");
+  else {
+    beat = shm_area_peek_heartbeat (rx->watch_area);
+    if (beat != rx->watch_beat) {
+      rx->watch_beat = beat;
+      rx->watch_beat_at = now;
+      return FALSE;
+    }
+    if (now - rx->watch_beat_at <= rx->cfg.peer_timeout_us)
+      return FALSE;
+    reason = g_strdup_printf ("its heartbeat in the area stopped %"
+        G_GINT64_FORMAT " ms ago: it was killed or hangs",
+        (now - rx->watch_beat_at) / 1000);
+  }
+  peer = g_strdup (shm_conn_get_description (rx->conn));
+  disconnect (rx);
+  lost (rx, state, peer, "went away", reason);
+  return TRUE;
+}
+
 static gboolean
 on_tick (gpointer user_data)
 {
   ShmReceiver *rx = user_data;
   gint64 now = g_get_monotonic_time ();
 
-  if (rx->state == CONN_NONE)
+  if (rx->state == CONN_NONE || handshake_timed_out (rx, now)
+      || ring_sender_gone (rx, now))
     return G_SOURCE_CONTINUE;
   shm_conn_send (rx->conn, SHM_MSG_PING, NULL, NULL);
   g_mutex_lock (&rx->lock);
@@ -1053,6 +1170,7 @@ shm_receiver_start (ShmReceiver * rx)
   g_mutex_lock (&rx->lock);
   rx->flushing = rx->fatal = rx->got_eos = FALSE;
   memset (&rx->stats, 0, sizeof rx->stats);
+  rx->missed_warn = rx->missed_said = 0;
   g_mutex_unlock (&rx->lock);
   rx->applied_epoch = 0;
   rx->applied_gen = 0;
@@ -1141,6 +1259,10 @@ switch_session_locked (ShmReceiver * rx)
       session_unref (rx->cur);
     rx->cur = g_steal_pointer (&rx->next);
     memset (&rx->clock, 0, sizeof rx->clock);
+    /* (another session numbers its frames afresh) */
+    if (rx->have_seq)
+      rx->discont = TRUE;
+    rx->have_seq = FALSE;
     rx->caps_wait_since = 0;
   }
 }
@@ -1524,6 +1646,11 @@ make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
     f->from_bar = s->bar;
   }
   f->discont = rx->discont || (rx->have_seq && rec->seq != rx->next_seq);
+  /* (a frame number from the past: a record out of order, not counted) */
+  if (rx->have_seq && rec->seq - rx->next_seq - 1 < G_MAXUINT32) {
+    rx->stats.frames_missed += rec->seq - rx->next_seq;
+    rx->missed_warn |= MISSED_BY_SENDER;
+  }
   rx->discont = FALSE;
   rx->next_seq = rec->seq + 1;
   rx->have_seq = TRUE;
@@ -1552,7 +1679,10 @@ drop_oldest_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
   rx->caps_wait_since = 0;
   if (rec->type == SHM_RECORD_FRAME) {
     rx->stats.frames_dropped++;
+    rx->missed_warn |= MISSED_BY_US;
     rx->discont = TRUE;
+    rx->next_seq = rec->seq + 1;
+    rx->have_seq = TRUE;
     if (area)
       session_release (s, rec->seq, rec->slot);
   }
@@ -1599,6 +1729,24 @@ handle_record_locked (ShmReceiver * rx, const ShmRecord * rec,
   return SHM_RECV_FRAME;
 }
 
+/* Frames missed, once for each reason (the stats count them all). */
+static void
+say_missed (ShmReceiver * rx, guint what)
+{
+  ShmReceiverStats st;
+
+  shm_receiver_get_stats (rx, &st);
+  if (what & MISSED_BY_SENDER)
+    post_new (rx, FALSE, SHM_ENGINE_ERROR_READ, NULL, "Frames from %s are "
+        "missing (%" G_GUINT64_FORMAT " so far): the sender skipped this "
+        "receiver, which did not take its frames in time (too slow, or not "
+        "scheduled).", rx->cfg.path, st.frames_missed);
+  if (what & MISSED_BY_US)
+    post_new (rx, FALSE, SHM_ENGINE_ERROR_READ, NULL, "This receiver drops "
+        "frames from %s (%" G_GUINT64_FORMAT " so far): its downstream is too "
+        "slow to take them as they come.", rx->cfg.path, st.frames_dropped);
+}
+
 /**
  * shm_receiver_next:
  * @frame: (out): with SHM_RECV_FRAME, the frame (shm_rx_frame_free())
@@ -1641,7 +1789,11 @@ shm_receiver_next (ShmReceiver * rx, ShmRxFrame ** frame, gpointer * caps)
       return stream_error (rx, err);
     }
     if (r >= 0) {
+      guint say = rx->missed_warn & ~rx->missed_said;
+      rx->missed_said |= say;
       g_mutex_unlock (&rx->lock);
+      if (say)
+        say_missed (rx, say);
       return r;
     }
     if (r == AGAIN)

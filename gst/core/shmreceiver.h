@@ -81,6 +81,7 @@ typedef struct
 typedef struct
 {
   guint64 frames_received, frames_dropped, frames_inline, sessions;
+  guint64 frames_missed;        /* gaps in the frame numbers */
   guint64 wakeups, spins;
   gint64 last_latency_ns;
   guint n_slots;

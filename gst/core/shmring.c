@@ -236,8 +236,13 @@ ring_recv (gpointer tp, guint8 * buf, gsize len, GError ** error)
   guint32 avail, off, first;
   gsize n;
 
-  if (beyond (prod, t->in_cons, error))
-    return -1;
+  if (beyond (prod, t->in_cons, error)) {
+    /* (a new sink set the rings up again: the lane is no longer ours) */
+    if (!ended (t))
+      return -1;
+    g_clear_error (error);
+    return 0;
+  }
   avail = prod - t->in_cons;
   if (avail == 0) {
     if (ended (t))

@@ -675,7 +675,8 @@ on_tick (gpointer user_data)
         || (p->state != PEER_READY && p->state != PEER_AWAIT_AREA
             && now - p->since > HANDSHAKE_TIMEOUT_US))
       dead = g_list_prepend (dead, p);
-    else if (p->state == PEER_READY)
+    else if (p->state == PEER_READY || p->state == PEER_AWAIT_AREA)
+      /* (one that waits for our area knows that we are alive) */
       shm_conn_send (p->conn, SHM_MSG_PING, ping, NULL);
   }
   if (s->slots)

@@ -47,6 +47,60 @@ ring)
   expect_gone
   ;;
 
+ring-sender-killed)
+  # No kernel tells a receiver on the in-band rings that its sender died:
+  # the sender's heartbeat in the area stops, the receiver reports the
+  # sender lost within peer-timeout, and takes up the next sender's frames
+  # (a new session) in the same pipeline.
+  bg send "$peer" send --path "$P" --frames 100000 --live --control ring \
+    --sink-props "size=4194304"
+  bg recv "$peer" recv --path "$P" --control ring --allow-gaps \
+    --src-props "peer-timeout=1000000000"
+  wait_log recv "event=(string)connected"
+  sleep 0.5
+  kill -KILL "$(pgrep -P "$(cat "$T/send.pid")")"
+  rc send >/dev/null
+  wait_log recv "event=(string)lost"
+  expect_log recv "heartbeat\\ in\\ the\\ area\\ stopped"
+  bg send2 "$peer" send --path "$P" --frames 60 --live --control ring \
+    --sink-props "size=4194304"
+  expect_rc recv 0
+  expect_rc send2 0
+  expect_log send2 "left behind by a shmsink that did not stop"
+  expect_match recv "last=59 bad=0 .* unmarked_gaps=0 error=no"
+  [ "$(grep -c "event=(string)connected" "$T/recv.log")" = 2 ] ||
+    fail "the receiver did not connect to the second sender"
+  expect_gone
+  ;;
+
+ring-waiting-says-why)
+  # A receiver that waits says why after a few seconds: memory with no
+  # area in it (a wrong BAR, or share=on missing), then an area whose
+  # sender is dead; the next sender's frames still come.
+  truncate -s 4M "$P"
+  bg recv "$peer" recv --path "$P" --control ring --not-live
+  wait_log recv "the memory holds no gst-shm area"
+  expect_log recv "WARNING from src: Waiting for a sender at ring for 3 s"
+  expect_log recv "(a wrong BAR, or QEMU's memory backend without share=on)"
+  stop recv
+  rc recv >/dev/null
+  rm -f "$P"
+  bg send "$peer" send --path "$P" --frames 100000 --live --control ring \
+    --sink-props "size=4194304" --no-wait
+  wait_area "$P"
+  kill -KILL "$(pgrep -P "$(cat "$T/send.pid")")"
+  rc send >/dev/null
+  bg recv2 "$peer" recv --path "$P" --control ring --expect 30 --not-live \
+    --src-props "peer-timeout=1000000000"
+  wait_log recv2 "the area's session is stale"
+  bg send2 "$peer" send --path "$P" --frames 30 --control ring \
+    --sink-props "size=4194304"
+  expect_rc recv2 0
+  expect_rc send2 0
+  expect_log recv2 "bad=0 gaps=0 ts_bad=0 in_area=30"
+  expect_gone
+  ;;
+
 ring-existing-file)
   # A QEMU backing file: used as it is, left in place, no longer marked as
   # an area once the sender stops.  The receiver starts first.
