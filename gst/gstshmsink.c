@@ -23,7 +23,8 @@
  * removes it when it stops; an existing file is used as it is and never
  * resized or removed, except the area of a shmsink that was killed (no
  * shmsink holds its lock, and its header says a shmsink created it): it is
- * removed, and a new one takes its place (a warning says so).  Receivers
+ * removed, and a new one takes its place (a warning says so).  Another
+ * user's file is never used (#GstShmSink:mode says which are).  Receivers
  * connect to the control socket (by default
  * PATH.sock), and before any frame moves both sides prove that they map the
  * same memory: shmsink writes a random token at a random place of the area,
@@ -91,6 +92,7 @@ enum
   PROP_WAIT_FOR_RECEIVER,
   PROP_MIN_RECEIVERS,
   PROP_SLOT_TIMEOUT,
+  PROP_GROUP,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -105,6 +107,7 @@ struct _GstShmSink
   guint num_slots;
   guint64 size;
   guint mode;
+  gchar *group;
   gboolean wait_for_receiver;
   guint min_receivers;
   GstClockTime slot_timeout;
@@ -271,6 +274,7 @@ new_sender (GstShmSink * self, const gchar * path, const gchar * control)
   c.num_slots = self->num_slots;
   c.size = self->size;
   c.mode = self->mode;
+  c.group = self->group;
   c.allow_symlink = self->props.allow_symlink;
   c.inline_fallback = self->props.inline_fallback;
   c.slot_timeout_us = GST_CLOCK_TIME_IS_VALID (self->slot_timeout)
@@ -818,6 +822,10 @@ set_own_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_SLOT_TIMEOUT:
       self->slot_timeout = g_value_get_uint64 (value);
       break;
+    case PROP_GROUP:
+      g_free (self->group);
+      self->group = g_value_dup_string (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -852,6 +860,9 @@ get_own_property (GObject * object, guint prop_id, GValue * value,
     case PROP_SLOT_TIMEOUT:
       g_value_set_uint64 (value, self->slot_timeout);
       break;
+    case PROP_GROUP:
+      g_value_set_string (value, self->group);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -874,6 +885,7 @@ gst_shm_sink_finalize (GObject * object)
   GstShmSink *self = GST_SHM_SINK (object);
 
   g_free (self->area_path);
+  g_free (self->group);
   gst_shm_negotiator_free (self->negotiator);
   gst_shm_props_clear (&self->props);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -915,8 +927,14 @@ install_own_properties (GObjectClass * gobject_class)
           DEFAULT_SIZE, ready));
   g_object_class_install_property (gobject_class, PROP_MODE,
       g_param_spec_uint ("mode", "Mode",
-          "Permissions of the area file and control socket shmsink creates",
+          "Permissions of the area file and control socket shmsink creates, "
+          "and the most an existing area file may give",
           0, 0777, DEFAULT_MODE, ready));
+  g_object_class_install_property (gobject_class, PROP_GROUP,
+      g_param_spec_string ("group", "Group",
+          "Group (a name or a gid) of the area file and control socket "
+          "shmsink creates, for a mode that shares them with a group "
+          "(NULL: the user's own)", NULL, ready));
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_RECEIVER,
       g_param_spec_boolean ("wait-for-receiver", "Wait for receiver",
           "Block the stream until a receiver is ready (FALSE: frames with "
@@ -934,6 +952,33 @@ install_own_properties (GObjectClass * gobject_class)
           0, G_MAXUINT64, DEFAULT_SLOT_TIMEOUT, ready));
 }
 
+/**
+ * GstShmSink:mode:
+ *
+ * The permissions of the area file and the control socket that shmsink
+ * creates (0600 by default: the sink's user only; the umask plays no
+ * part).  Receivers of another user need the read and write bits of their
+ * class: mode=0660 with #GstShmSink:group for the members of a group,
+ * mode=0666 for everyone.  Receivers that connect to the socket are
+ * checked by their credentials too: a process of another user (not root)
+ * is refused unless the mode shares the area with its group or with
+ * everyone.
+ *
+ * An existing file is used only when it belongs to the sink's user and
+ * gives no access beyond this mode (nor to another group than
+ * #GstShmSink:group), or when root made it (a QEMU backing file, a PCI
+ * BAR): such a file is used as it is, with a warning when it gives more.
+ * Another user's file is refused with an error that names its owner and
+ * mode: another local user may have created it first to read the frames.
+ */
+/**
+ * GstShmSink:group:
+ *
+ * The group of the area file and the control socket that shmsink creates,
+ * as a name or a number: with mode=0660, the members of this group may
+ * receive.  shmsink's user must be root or a member of the group.  NULL
+ * (the default) leaves the group the system gives a new file.
+ */
 /**
  * GstShmSink:wait-for-receiver:
  *

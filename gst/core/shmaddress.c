@@ -202,11 +202,13 @@ unix_path_prepare (const gchar * path, GError ** error)
 /**
  * shm_address_listen:
  * @mode: permissions of a unix socket
+ * @gid: the group of a unix socket, or -1 to leave it
  *
  * Returns: (transfer full): a listening socket
  */
 GSocket *
-shm_address_listen (const ShmAddress * addr, guint mode, GError ** error)
+shm_address_listen (const ShmAddress * addr, guint mode, gint64 gid,
+    GError ** error)
 {
   g_autoptr (GSocketAddress) sa = NULL;
   g_autoptr (GSocket) sock = NULL;
@@ -239,6 +241,16 @@ shm_address_listen (const ShmAddress * addr, guint mode, GError ** error)
   if (!g_socket_bind (sock, sa, TRUE, error)) {
     g_prefix_error (error, "Could not bind %s: ",
         addr->kind == SHM_ADDRESS_UNIX ? addr->path : addr->host);
+    return NULL;
+  }
+  /* the group first, then the mode that lets it in; a connection in
+   * between is checked by its credentials (shmsender.c) */
+  if (addr->kind == SHM_ADDRESS_UNIX && gid >= 0
+      && chown (addr->path, (uid_t) - 1, (gid_t) gid) < 0) {
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+        "Could not give \"%s\" to gid %u: %s", addr->path, (guint) gid,
+        g_strerror (errno));
+    unlink (addr->path);
     return NULL;
   }
   if (addr->kind == SHM_ADDRESS_UNIX && chmod (addr->path, mode & 0777) < 0) {

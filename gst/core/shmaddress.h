@@ -43,7 +43,7 @@ void shm_address_clear (ShmAddress * addr);
 gchar *shm_address_to_string (const ShmAddress * addr);
 
 GSocket *shm_address_listen (const ShmAddress * addr, guint mode,
-    GError ** error);
+    gint64 gid, GError ** error);
 GSocket *shm_address_connect (const ShmAddress * addr, GError ** error);
 
 /* Provided by sys/ (vsock support), or failing when not built. */

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/file.h>
@@ -392,26 +394,278 @@ header_is_blank (const guint8 * data)
   return TRUE;
 }
 
+/* --- owners ------------------------------------------------------------- */
+
+/**
+ * shm_describe_user:
+ *
+ * Returns: "user NAME (uid N)", or "uid N" for a uid without a name.
+ */
+gchar *
+shm_describe_user (uid_t uid)
+{
+  struct passwd pw, *res = NULL;
+  gchar buf[4096];
+
+  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) == 0 && res)
+    return g_strdup_printf ("user %s (uid %u)", pw.pw_name, (guint) uid);
+  return g_strdup_printf ("uid %u", (guint) uid);
+}
+
+/**
+ * shm_describe_group:
+ *
+ * Returns: "group NAME (gid N)", or "gid N" for a gid without a name.
+ */
+gchar *
+shm_describe_group (gid_t gid)
+{
+  struct group gr, *res = NULL;
+  gchar buf[4096];
+
+  if (getgrgid_r (gid, &gr, buf, sizeof buf, &res) == 0 && res)
+    return g_strdup_printf ("group %s (gid %u)", gr.gr_name, (guint) gid);
+  return g_strdup_printf ("gid %u", (guint) gid);
+}
+
+/* Whose files a process of @euid trusts, for messages. */
+static gchar *
+owners (uid_t euid)
+{
+  struct passwd pw, *res = NULL;
+  gchar buf[4096];
+
+  if (euid == 0)
+    return g_strdup ("root, its own user");
+  if (getpwuid_r (euid, &pw, buf, sizeof buf, &res) == 0 && res)
+    return g_strdup_printf ("its own user (%s, uid %u) or root", pw.pw_name,
+        (guint) euid);
+  return g_strdup_printf ("its own user (uid %u) or root", (guint) euid);
+}
+
+/* The effective gid and the supplementary groups of this process. */
+static gid_t *
+own_groups (guint * n_groups)
+{
+  int n = getgroups (0, NULL);
+  gid_t *groups = g_new (gid_t, MAX (n, 0) + 1);
+
+  n = n > 0 ? getgroups (n, groups + 1) : 0;
+  groups[0] = getegid ();
+  *n_groups = MAX (n, 0) + 1;
+  return groups;
+}
+
+/**
+ * shm_mode_shares:
+ * @mode: a file's permission bits
+ * @gid: the file's group
+ * @groups: a user's groups (its primary group among them)
+ *
+ * Returns: whether @mode gives a user in @groups, who does not own the
+ * file, read access: through the group bits, when @gid is one of @groups,
+ * or through the bits for others.
+ */
+gboolean
+shm_mode_shares (guint mode, gid_t gid, const gid_t * groups, guint n_groups)
+{
+  if (mode & S_IROTH)
+    return TRUE;
+  if (!(mode & S_IRGRP))
+    return FALSE;
+  for (guint i = 0; i < n_groups; i++)
+    if (groups[i] == gid)
+      return TRUE;
+  return FALSE;
+}
+
+/**
+ * shm_group_lookup:
+ * @group: a group name, or a gid in decimal
+ *
+ * Finds the gid of @group, and checks that this process may give files to
+ * it (it is root, or the group is one of its own).
+ */
+gboolean
+shm_group_lookup (const gchar * group, gid_t * gid, GError ** error)
+{
+  g_autofree gid_t *groups = NULL;
+  guint64 num;
+  guint n_groups;
+
+  if (g_ascii_string_to_unsigned (group, 10, 0, G_MAXUINT32 - 1, &num, NULL)) {
+    *gid = (gid_t) num;
+  } else {
+    struct group gr, *res = NULL;
+    gchar buf[16384];
+
+    if (getgrnam_r (group, &gr, buf, sizeof buf, &res) != 0 || !res) {
+      g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND,
+          "Group \"%s\" does not exist", group);
+      return FALSE;
+    }
+    *gid = gr.gr_gid;
+  }
+  if (geteuid () == 0)
+    return TRUE;
+  groups = own_groups (&n_groups);
+  for (guint i = 0; i < n_groups; i++)
+    if (groups[i] == *gid)
+      return TRUE;
+  {
+    g_autofree gchar *me = shm_describe_user (geteuid ());
+    g_autofree gchar *which = shm_describe_group (*gid);
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
+        "%s is not a member of %s: files may only be given to one of its "
+        "own groups", me, which);
+  }
+  return FALSE;
+}
+
+/**
+ * shm_area_check_owner:
+ * @st: an existing file the sink would use
+ * @euid: the sink's effective uid
+ * @mode: the permissions the sink gives the files it creates
+ * @gid: the group it gives them, or -1 for none
+ * @warning: (out) (optional): set when the file is accepted but gives more
+ *   access than asked for (root made it)
+ *
+ * The sink's rule: an existing file is used only when it belongs to the
+ * sink's user or to root (another user cannot have put it there: a QEMU
+ * backing file, a PCI BAR's resource file, a file an administrator
+ * prepared), and, for a file of the sink's own user, when its mode gives
+ * no access beyond @mode (and its group bits, with @gid, go to @gid).  A
+ * file root made is taken as it is, with a warning when it gives more.
+ */
+gboolean
+shm_area_check_owner (const struct stat *st, uid_t euid, guint mode,
+    gint64 gid, const gchar * path, gchar ** warning, GError ** error)
+{
+  guint have = st->st_mode & 0777;
+  gboolean extra = (have & ~mode & 0777) != 0;
+  gboolean wrong_group = gid >= 0 && (have & 0070) != 0
+      && (gint64) st->st_gid != gid;
+  g_autofree gchar *owner = shm_describe_user (st->st_uid);
+  g_autofree gchar *desc = NULL, *asked = NULL;
+
+  if (st->st_uid != euid && st->st_uid != 0) {
+    g_autofree gchar *me = owners (euid);
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
+        "\"%s\" belongs to %s with mode %04o: shmsink uses an existing file "
+        "only when it belongs to %s; remove it or choose another path", path,
+        owner, have, me);
+    return FALSE;
+  }
+  if (!extra && !wrong_group)
+    return TRUE;
+
+  if (wrong_group) {
+    g_autofree gchar *has = shm_describe_group (st->st_gid);
+    g_autofree gchar *want = shm_describe_group ((gid_t) gid);
+    desc = g_strdup_printf ("%s and %s with mode %04o", owner, has, have);
+    asked = g_strdup_printf ("mode=%04o and %s", mode & 0777, want);
+  } else {
+    desc = g_strdup_printf ("%s with mode %04o", owner, have);
+    asked = g_strdup_printf ("mode=%04o", mode & 0777);
+  }
+  if (st->st_uid == 0) {
+    if (warning)
+      *warning = g_strdup_printf ("\"%s\" belongs to %s, more access than "
+          "%s: shmsink uses a file that root made as it is (a QEMU backing "
+          "file, a PCI BAR); change its mode to restrict who may read the "
+          "frames", path, desc, asked);
+    return TRUE;
+  }
+  g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
+      "\"%s\" belongs to %s: shmsink uses an existing file only when it "
+      "gives no more access than %s; change its mode, set the mode property "
+      "to what it gives, remove it or choose another path", path, desc, asked);
+  return FALSE;
+}
+
+/**
+ * shm_area_check_reader:
+ * @st: the area a receiver opened
+ * @euid: the receiver's effective uid
+ * @groups: the receiver's groups
+ *
+ * The receiver's rule: an area is used when it belongs to the receiver's
+ * own user or root, or when its mode shares it with one of the receiver's
+ * groups or with everyone (the sink's user gave it that mode).  Anything
+ * else may be a file another user put in the sender's place.
+ */
+gboolean
+shm_area_check_reader (const struct stat *st, uid_t euid,
+    const gid_t * groups, guint n_groups, const gchar * path, GError ** error)
+{
+  g_autofree gchar *owner = NULL, *me = NULL;
+
+  if (st->st_uid == euid || st->st_uid == 0
+      || shm_mode_shares (st->st_mode, st->st_gid, groups, n_groups))
+    return TRUE;
+  owner = shm_describe_user (st->st_uid);
+  me = owners (euid);
+  g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
+      "\"%s\" belongs to %s with mode %04o: a receiver uses an area only "
+      "when it belongs to %s, or when its mode shares it with one of the "
+      "receiver's groups or with everyone; it may be another user's file in "
+      "the sender's place", path, owner, (guint) (st->st_mode & 0777), me);
+  return FALSE;
+}
+
+/* After open() failed on an existing file: a file of another user says so
+ * rather than "permission denied". */
+static gboolean
+explain_owner (const gchar * file, const gchar * path, guint mode, gint64 gid,
+    GError ** error)
+{
+  struct stat st;
+
+  return stat (file, &st) == 0 && S_ISREG (st.st_mode)
+      && !shm_area_check_owner (&st, geteuid (), mode, gid, path, NULL, error);
+}
+
 /**
  * shm_area_create:
+ *
+ * shm_area_create_full() without a group or warnings.
+ */
+ShmArea *
+shm_area_create (const gchar * path, guint64 size, guint mode,
+    ShmOpenFlags flags, gboolean * created, GError ** error)
+{
+  return shm_area_create_full (path, size, mode, -1, flags, created, NULL,
+      error);
+}
+
+/**
+ * shm_area_create_full:
  * @size: the size of a file that has to be created
+ * @mode: the permissions of a file it creates, and the most an existing
+ *   one may give (shm_area_check_owner())
+ * @gid: the group of a file it creates, or -1 to leave it
  * @created: (out): whether the file was created by this call
+ * @warning: (out) (optional): why an existing file that is used is worth a
+ *   warning
  *
  * Opens the area at @path for the sink, creating it with @size bytes
  * (allocated with posix_fallocate) when it does not exist.  An existing
  * file is used as it is: never truncated, grown or, later, unlinked.
  * An existing file that holds something other than a blank page or a
  * gst-shm header is refused, so that a mistyped path never overwrites a
- * user's data.
+ * user's data, and so is one of another user (shm_area_check_owner()).
  */
 ShmArea *
-shm_area_create (const gchar * path, guint64 size, guint mode,
-    ShmOpenFlags flags, gboolean * created, GError ** error)
+shm_area_create_full (const gchar * path, guint64 size, guint mode,
+    gint64 gid, ShmOpenFlags flags, gboolean * created, gchar ** warning,
+    GError ** error)
 {
   int oflags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   gboolean is_new = TRUE;
   g_autofree gchar *file = NULL;
   ShmArea *area;
+  struct stat st;
   int fd, err;
 
   if (flags & SHM_OPEN_ALLOW_SYMLINK)
@@ -425,18 +679,27 @@ shm_area_create (const gchar * path, guint64 size, guint mode,
     is_new = FALSE;
     fd = open (file, oflags);
   } else {
-    fd = open (file, oflags | O_CREAT | O_EXCL, mode & 0777);
+    /* only the owner until the group and mode are set */
+    fd = open (file, oflags | O_CREAT | O_EXCL, mode & 0700);
     if (fd < 0 && errno == EEXIST) {
       is_new = FALSE;
       fd = open (file, oflags);
     }
   }
   if (fd < 0) {
-    set_errno_error (error, errno, is_new ? "create" : "open", path);
+    err = errno;
+    if (!is_new && (err == EACCES || err == EPERM)
+        && explain_owner (file, path, mode, gid, error))
+      return NULL;
+    set_errno_error (error, err, is_new ? "create" : "open", path);
     return NULL;
   }
 
   if (is_new) {
+    if (gid >= 0 && fchown (fd, (uid_t) - 1, (gid_t) gid) < 0) {
+      err = errno;
+      goto create_failed;
+    }
     /* The umask must not decide who may read frames. */
     if (fchmod (fd, mode & 0777) < 0) {
       err = errno;
@@ -446,6 +709,15 @@ shm_area_create (const gchar * path, guint64 size, guint mode,
     err = posix_fallocate (fd, 0, size);
     if (err != 0)
       goto create_failed;
+  } else if (fstat (fd, &st) < 0) {
+    set_errno_error (error, errno, "stat", path);
+    close (fd);
+    return NULL;
+  } else if (S_ISREG (st.st_mode)
+      && !shm_area_check_owner (&st, geteuid (), mode, gid, path, warning,
+          error)) {
+    close (fd);
+    return NULL;
   }
 
   if ((flags & SHM_OPEN_LOCK) && flock (fd, LOCK_EX | LOCK_NB) < 0) {
@@ -490,6 +762,10 @@ create_failed:
     g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_NO_SPACE,
         "Could not allocate %" G_GUINT64_FORMAT " bytes for \"%s\": no space "
         "left in \"%s\"", size, path, dir);
+  } else if (gid >= 0 && err == EPERM) {
+    g_autofree gchar *which = shm_describe_group ((gid_t) gid);
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
+        "Could not give \"%s\" to %s: %s", path, which, g_strerror (err));
   } else {
     set_errno_error (error, err, "allocate", path);
   }
@@ -502,6 +778,7 @@ shm_area_open (const gchar * path, ShmOpenFlags flags, GError ** error)
   gboolean ro = (flags & SHM_OPEN_READONLY) != 0;
   int oflags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
   ShmArea *area;
+  struct stat st;
   int fd;
 
   if (!(flags & SHM_OPEN_ALLOW_SYMLINK))
@@ -510,6 +787,20 @@ shm_area_open (const gchar * path, ShmOpenFlags flags, GError ** error)
   if (fd < 0) {
     set_errno_error (error, errno, "open", path);
     return NULL;
+  }
+  if (fstat (fd, &st) < 0) {
+    set_errno_error (error, errno, "stat", path);
+    close (fd);
+    return NULL;
+  }
+  if (S_ISREG (st.st_mode)) {
+    guint n_groups;
+    g_autofree gid_t *groups = own_groups (&n_groups);
+
+    if (!shm_area_check_reader (&st, geteuid (), groups, n_groups, path, error)) {
+      close (fd);
+      return NULL;
+    }
   }
   area = area_map (path, path, fd, FALSE, ro, error);
   if (!area)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <assert.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
 
@@ -191,6 +193,9 @@ guint64 shm_geometry_size_needed (guint32 n_slots, guint64 frame_size,
 
 ShmArea *shm_area_create (const gchar * path, guint64 size, guint mode,
     ShmOpenFlags flags, gboolean * created, GError ** error);
+ShmArea *shm_area_create_full (const gchar * path, guint64 size, guint mode,
+    gint64 gid, ShmOpenFlags flags, gboolean * created, gchar ** warning,
+    GError ** error);
 void shm_area_init_header (ShmArea * area, const ShmGeometry * geo);
 void shm_area_clear_magic (ShmArea * area);
 void shm_area_retire (ShmArea * area);
@@ -199,6 +204,21 @@ guint32 *shm_area_sink_waiters (ShmArea * area);
 guint32 *shm_area_sink_bell (ShmArea * area);
 gboolean shm_area_unlink (ShmArea * area, GError ** error);
 gboolean shm_area_reclaim (ShmArea * area);
+
+/* Who may use an area (docs/protocol.md 1.8).  The sink uses an existing
+ * file only when it belongs to the sink's user or root and, unless root
+ * made it, gives no more access than the sink's mode (and group, @gid >= 0);
+ * a receiver trusts an area of its own user or root, or one whose mode
+ * shares it with one of the receiver's groups or with everyone. */
+gboolean shm_area_check_owner (const struct stat *st, uid_t euid, guint mode,
+    gint64 gid, const gchar * path, gchar ** warning, GError ** error);
+gboolean shm_area_check_reader (const struct stat *st, uid_t euid,
+    const gid_t * groups, guint n_groups, const gchar * path, GError ** error);
+gboolean shm_mode_shares (guint mode, gid_t gid, const gid_t * groups,
+    guint n_groups);
+gboolean shm_group_lookup (const gchar * group, gid_t * gid, GError ** error);
+gchar *shm_describe_user (uid_t uid);
+gchar *shm_describe_group (gid_t gid);
 
 /* Receiver side. */
 ShmArea *shm_area_open (const gchar * path, ShmOpenFlags flags,

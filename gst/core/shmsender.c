@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,9 @@ struct _ShmSender
   gchar *socket_path;           /* a unix socket we bound */
   dev_t socket_dev;
   ino_t socket_ino;
+  gid_t socket_gid;             /* its group: peers in it may connect when
+                                 * the mode shares it with the group */
+  gint64 gid;                   /* the group property's gid, or -1 */
   gboolean ring;                /* control=ring: in-band lanes */
   guint64 ring_served[SHM_RING_LANES];
 
@@ -576,6 +580,71 @@ peer_add (ShmSender * s, ShmConn * conn, gchar * name, gboolean network,
   shm_conn_start (p->conn, s->loop.context, &peer_callbacks, p);
 }
 
+/* The groups of the process at the other end of a unix socket: its gid,
+ * then its supplementary groups when the kernel tells them (SO_PEERGROUPS,
+ * Linux 4.13). */
+static gid_t *
+peer_groups (int fd, gid_t gid, guint * n_groups)
+{
+  gid_t *groups = g_new (gid_t, 1);
+
+  groups[0] = gid;
+  *n_groups = 1;
+#ifdef SO_PEERGROUPS
+  {
+    socklen_t len = 64 * sizeof (gid_t);
+
+    for (int tries = 0; tries < 3; tries++) {
+      groups = g_renew (gid_t, groups, 1 + len / sizeof (gid_t));
+      if (getsockopt (fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &len) == 0) {
+        *n_groups = 1 + len / sizeof (gid_t);
+        break;
+      }
+      if (errno != ERANGE)
+        break;
+    }
+  }
+#endif
+  return groups;
+}
+
+/* Whether the process at the other end of the unix socket @sock may
+ * receive: it runs as this sink's user or root, or the mode shares the
+ * area with one of its groups (the socket's group: the group property's,
+ * or the sink's own) or with everyone.  The socket's permissions already
+ * keep others out; this holds when they do not (a socket reached through a
+ * descriptor passed on, or a mode changed after the sink made it).
+ * Returns NULL, or why it may not. */
+static gchar *
+peer_refusal (ShmSender * s, GSocket * sock)
+{
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  g_autofree gid_t *groups = NULL;
+  g_autofree gchar *who = NULL;
+  guint n_groups;
+
+  if (getsockopt (g_socket_get_fd (sock), SOL_SOCKET, SO_PEERCRED, &cred,
+          &len) < 0 || len != sizeof cred)
+    return g_strdup_printf ("could not read its credentials: %s",
+        g_strerror (errno));
+  if (cred.uid == geteuid () || cred.uid == 0)
+    return NULL;
+  groups = peer_groups (g_socket_get_fd (sock), cred.gid, &n_groups);
+  if (shm_mode_shares (s->cfg.mode, s->socket_gid, groups, n_groups))
+    return NULL;
+  who = shm_describe_user (cred.uid);
+  if (s->cfg.mode & S_IRGRP) {
+    g_autofree gchar *grp = shm_describe_group (s->socket_gid);
+    return g_strdup_printf ("it runs as %s, who is neither this shmsink's "
+        "user nor root nor in %s, and the mode (%04o) shares the area with "
+        "no one else", who, grp, s->cfg.mode & 0777);
+  }
+  return g_strdup_printf ("it runs as %s, who is neither this shmsink's user "
+      "nor root, and the mode (%04o) shares the area with no one else", who,
+      s->cfg.mode & 0777);
+}
+
 static gboolean
 on_incoming (GSocket * listener, GIOCondition cond, gpointer user_data)
 {
@@ -591,8 +660,26 @@ on_incoming (GSocket * listener, GIOCondition cond, gpointer user_data)
     g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   {
     gchar *name = shm_socket_describe (sock, TRUE);
-    peer_add (s, shm_conn_new_socket (sock, name), name,
-        family != G_SOCKET_FAMILY_UNIX, -1, 0);
+    gchar *why = family == G_SOCKET_FAMILY_UNIX ? peer_refusal (s, sock)
+        : NULL;
+    ShmConn *conn = shm_conn_new_socket (sock, name);
+
+    if (why) {
+      /* before it gets a lane: it learns why, and the element warns */
+      g_autofree gchar *msg = g_strdup_printf ("shmsink refused this "
+          "receiver: %s", why);
+
+      post_new (s, FALSE, SHM_ENGINE_ERROR_OPEN_READ, NULL,
+          "Refused receiver %s: %s", name, why);
+      shm_send_error (conn, "access", msg);
+      shm_conn_close (conn);
+      shm_conn_unref (conn);
+      s->cb.peer_event ("refused", name, 0, why, s->user_data);
+      g_free (name);
+      g_free (why);
+    } else {
+      peer_add (s, conn, name, family != G_SOCKET_FAMILY_UNIX, -1, 0);
+    }
   }
   return G_SOURCE_CONTINUE;
 }
@@ -709,11 +796,13 @@ open_area_locked (ShmSender * s, guint64 needed, ShmArea ** area,
     *created = FALSE;
     return TRUE;
   }
+  /* (a file that appeared since the start is checked the same way; its
+   * warning, if any, is left out: the lock is held) */
   *area =
-      shm_area_create (s->cfg.path, s->cfg.size ? s->cfg.size : needed,
-      s->cfg.mode,
+      shm_area_create_full (s->cfg.path, s->cfg.size ? s->cfg.size : needed,
+      s->cfg.mode, s->gid,
       SHM_OPEN_LOCK | (s->cfg.allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0),
-      created, error);
+      created, NULL, error);
   return *area != NULL;
 }
 
@@ -790,6 +879,7 @@ check_area_path (ShmSender * s, GError ** error)
 {
   g_autoptr (GError) err = NULL;
   g_autofree gchar *dir = g_path_get_dirname (s->cfg.path);
+  g_autofree gchar *warning = NULL;
   ShmArea *area;
 
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
@@ -797,8 +887,12 @@ check_area_path (ShmSender * s, GError ** error)
         "Directory \"%s\" does not exist (path=%s).", dir, s->cfg.path);
     return FALSE;
   }
-  area = shm_area_create (s->cfg.path, 0, 0, SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
-      | (s->cfg.allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &err);
+  area = shm_area_create_full (s->cfg.path, 0, s->cfg.mode, s->gid,
+      SHM_OPEN_NO_CREATE | SHM_OPEN_LOCK
+      | (s->cfg.allow_symlink ? SHM_OPEN_ALLOW_SYMLINK : 0), NULL, &warning,
+      &err);
+  if (warning)
+    post_new (s, FALSE, SHM_ENGINE_ERROR_SETTINGS, NULL, "%s.", warning);
   if (area && shm_area_reclaim (area)) {
     /* its sink died (its lock is free): a new one takes its place */
     post_new (s, FALSE, SHM_ENGINE_ERROR_SETTINGS, NULL, "Removed \"%s\", "
@@ -829,7 +923,7 @@ listen_on (ShmSender * s, ShmAddress * addr, GError ** error)
   g_autoptr (GError) err = NULL;
   struct stat st;
 
-  s->listener = shm_address_listen (addr, s->cfg.mode, &err);
+  s->listener = shm_address_listen (addr, s->cfg.mode, s->gid, &err);
   if (!s->listener) {
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
       g_set_error (error, SHM_ENGINE_ERROR, SHM_ENGINE_ERROR_BUSY,
@@ -848,6 +942,7 @@ listen_on (ShmSender * s, ShmAddress * addr, GError ** error)
     s->socket_path = g_strdup (addr->path);
     s->socket_dev = st.st_dev;
     s->socket_ino = st.st_ino;
+    s->socket_gid = st.st_gid;
   }
   return TRUE;
 }
@@ -887,6 +982,8 @@ shm_sender_new (const ShmSenderConfig * c, const ShmSenderCallbacks * cb,
   s->cfg = *c;
   s->cfg.path = g_strdup (c->path);
   s->cfg.control = g_strdup (c->control);
+  s->cfg.group = g_strdup (c->group);
+  s->gid = -1;
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   return s;
@@ -898,6 +995,7 @@ shm_sender_free (ShmSender * s)
   shm_sender_stop (s);
   g_free ((gchar *) s->cfg.path);
   g_free ((gchar *) s->cfg.control);
+  g_free ((gchar *) s->cfg.group);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
   g_free (s);
@@ -919,6 +1017,19 @@ shm_sender_start (ShmSender * s, GError ** error)
     (*error)->domain = SHM_ENGINE_ERROR;
     (*error)->code = SHM_ENGINE_ERROR_SETTINGS;
     return FALSE;
+  }
+  s->gid = -1;
+  if (s->cfg.group && *s->cfg.group) {
+    gid_t gid;
+
+    if (!shm_group_lookup (s->cfg.group, &gid, error)) {
+      g_prefix_error (error, "group=%s: ", s->cfg.group);
+      (*error)->domain = SHM_ENGINE_ERROR;
+      (*error)->code = SHM_ENGINE_ERROR_SETTINGS;
+      shm_address_clear (&addr);
+      return FALSE;
+    }
+    s->gid = gid;
   }
   ok = check_area_path (s, error);
   g_mutex_lock (&s->lock);

@@ -32,6 +32,7 @@ typedef struct
   guint num_slots;
   guint64 size;                 /* of an area it creates; 0: from frames */
   guint mode;                   /* of the file and socket it creates */
+  const gchar *group;           /* their group (a name or a gid), or NULL */
   gboolean allow_symlink;
   gboolean inline_fallback;
   gint64 slot_timeout_us;       /* -1: forever */

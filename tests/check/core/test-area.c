@@ -327,6 +327,166 @@ test_existing_files (void)
   g_rmdir (dir);
 }
 
+static struct stat
+file_stat (uid_t uid, gid_t gid, guint mode)
+{
+  struct stat st;
+
+  memset (&st, 0, sizeof st);
+  st.st_mode = S_IFREG | mode;
+  st.st_uid = uid;
+  st.st_gid = gid;
+  return st;
+}
+
+/* The sink's rule for an existing file, and the receiver's for an area. */
+static void
+test_owner_rules (void)
+{
+  g_autoptr (GError) err = NULL;
+  gchar *warning = NULL;
+  struct stat st;
+  const gid_t mine[] = { 1000, 24 };
+
+  /* the sink's own file, no more open than its mode */
+  st = file_stat (1000, 1000, 0600);
+  g_assert_true (shm_area_check_owner (&st, 1000, 0600, -1, "/a", &warning,
+          &err));
+  g_assert_no_error (err);
+  g_assert_null (warning);
+  st = file_stat (1000, 1000, 0640);
+  g_assert_true (shm_area_check_owner (&st, 1000, 0660, -1, "/a", NULL, &err));
+
+  /* another user's file: whatever its mode */
+  st = file_stat (65534, 65534, 0666);
+  g_assert_false (shm_area_check_owner (&st, 1000, 0666, -1, "/a", &warning,
+          &err));
+  g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION);
+  g_assert_nonnull (strstr (err->message, "\"/a\" belongs to "));
+  g_assert_nonnull (strstr (err->message, "uid 65534"));
+  g_assert_nonnull (strstr (err->message, " with mode 0666: shmsink uses "
+          "an existing file only when it belongs to its own user ("));
+  g_assert_nonnull (strstr (err->message, "uid 1000) or root"));
+  g_clear_error (&err);
+  /* (root's sink too) */
+  st = file_stat (65534, 65534, 0600);
+  g_assert_false (shm_area_check_owner (&st, 0, 0600, -1, "/a", NULL, &err));
+  g_assert_nonnull (strstr (err->message, "only when it belongs to root, "
+          "its own user"));
+  g_clear_error (&err);
+
+  /* its own file, more open than the mode */
+  st = file_stat (1000, 1000, 0644);
+  g_assert_false (shm_area_check_owner (&st, 1000, 0600, -1, "/a", &warning,
+          &err));
+  g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION);
+  g_assert_nonnull (strstr (err->message, "with mode 0644: shmsink uses an "
+          "existing file only when it gives no more access than mode=0600"));
+  g_assert_null (warning);
+  g_clear_error (&err);
+  /* its group bits for another group than the group asked for */
+  st = file_stat (1000, 1000, 0660);
+  g_assert_false (shm_area_check_owner (&st, 1000, 0660, 24, "/a", NULL, &err));
+  g_assert_nonnull (strstr (err->message, "no more access than mode=0660 "
+          "and "));
+  g_assert_nonnull (strstr (err->message, "gid 24"));
+  g_clear_error (&err);
+  st = file_stat (1000, 24, 0660);
+  g_assert_true (shm_area_check_owner (&st, 1000, 0660, 24, "/a", NULL, &err));
+  st = file_stat (1000, 1000, 0600);
+  g_assert_true (shm_area_check_owner (&st, 1000, 0660, 24, "/a", NULL, &err));
+  g_assert_no_error (err);
+
+  /* root made it (QEMU, a BAR): used as it is, with a warning when it
+   * gives more */
+  st = file_stat (0, 0, 0644);
+  g_assert_true (shm_area_check_owner (&st, 1000, 0600, -1, "/q", &warning,
+          &err));
+  g_assert_no_error (err);
+  g_assert_nonnull (warning);
+  g_assert_nonnull (strstr (warning, "\"/q\" belongs to "));
+  g_assert_nonnull (strstr (warning, "with mode 0644, more access than "
+          "mode=0600: shmsink uses a file that root made as it is"));
+  g_clear_pointer (&warning, g_free);
+  g_assert_true (shm_area_check_owner (&st, 0, 0600, -1, "/q", &warning, &err));
+  g_assert_nonnull (warning);
+  g_clear_pointer (&warning, g_free);
+  st = file_stat (0, 0, 0600);
+  g_assert_true (shm_area_check_owner (&st, 1000, 0600, -1, "/q", &warning,
+          &err));
+  g_assert_null (warning);
+
+  /* receivers: own user's or root's area */
+  st = file_stat (1000, 1000, 0600);
+  g_assert_true (shm_area_check_reader (&st, 1000, mine, 2, "/a", &err));
+  st = file_stat (0, 0, 0600);
+  g_assert_true (shm_area_check_reader (&st, 1000, mine, 2, "/a", &err));
+  /* another user's, shared with one of its groups, or with everyone */
+  st = file_stat (2000, 24, 0660);
+  g_assert_true (shm_area_check_reader (&st, 1000, mine, 2, "/a", &err));
+  st = file_stat (2000, 2000, 0666);
+  g_assert_true (shm_area_check_reader (&st, 1000, mine, 2, "/a", &err));
+  g_assert_no_error (err);
+  /* another user's, not shared with this one */
+  st = file_stat (2000, 2000, 0660);
+  g_assert_false (shm_area_check_reader (&st, 1000, mine, 2, "/a", &err));
+  g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION);
+  g_assert_nonnull (strstr (err->message, "uid 2000"));
+  g_assert_nonnull (strstr (err->message, " with mode 0660: a receiver uses "
+          "an area only when it belongs to its own user"));
+  g_clear_error (&err);
+  st = file_stat (2000, 24, 0600);
+  g_assert_false (shm_area_check_reader (&st, 0, mine, 2, "/a", &err));
+  g_assert_nonnull (strstr (err->message, "only when it belongs to root, "
+          "its own user, or when its mode shares it"));
+  g_clear_error (&err);
+
+  /* sharing: read access through the group or the others */
+  g_assert_true (shm_mode_shares (0640, 24, mine, 2));
+  g_assert_false (shm_mode_shares (0640, 25, mine, 2));
+  g_assert_false (shm_mode_shares (0600, 24, mine, 2));
+  g_assert_true (shm_mode_shares (0604, 25, mine, 2));
+  g_assert_false (shm_mode_shares (0640, 24, NULL, 0));
+}
+
+/* A new file gets the mode and group asked for, whatever the umask. */
+static void
+test_create_group (void)
+{
+  g_autofree gchar *path = tmp_path ("g");
+  g_autoptr (GError) err = NULL;
+  gboolean created = FALSE;
+  ShmArea *area;
+  struct stat st;
+  gid_t gid;
+  mode_t old = umask (077);
+
+  area = shm_area_create_full (path, 1 << 20, 0640, getegid (), 0, &created,
+      NULL, &err);
+  umask (old);
+  g_assert_no_error (err);
+  g_assert_true (created);
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  g_assert_cmpuint (st.st_mode & 0777, ==, 0640);
+  g_assert_cmpuint (st.st_gid, ==, getegid ());
+  g_assert_true (shm_area_unlink (area, NULL));
+  shm_area_unref (area);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+
+  /* groups by name or number; one that does not exist */
+  g_assert_true (shm_group_lookup ("0", &gid, &err));
+  g_assert_cmpuint (gid, ==, 0);
+  if (geteuid () == 0) {
+    g_assert_true (shm_group_lookup ("root", &gid, &err));
+    g_assert_cmpuint (gid, ==, 0);
+  }
+  g_assert_no_error (err);
+  g_assert_false (shm_group_lookup ("no-such-group-here", &gid, &err));
+  g_assert_error (err, SHM_AREA_ERROR, SHM_AREA_ERROR_NOT_FOUND);
+  g_assert_cmpstr (err->message, ==,
+      "Group \"no-such-group-here\" does not exist");
+}
+
 static void
 test_random (void)
 {
@@ -350,6 +510,8 @@ main (int argc, char **argv)
   g_test_add_func ("/area/header-validation", test_header_validation);
   g_test_add_func ("/area/tokens", test_tokens);
   g_test_add_func ("/area/existing-files", test_existing_files);
+  g_test_add_func ("/area/owner-rules", test_owner_rules);
+  g_test_add_func ("/area/create-group", test_create_group);
   g_test_add_func ("/area/random", test_random);
   ret = g_test_run ();
   g_assert_cmpint (g_rmdir (tmpdir), ==, 0);
