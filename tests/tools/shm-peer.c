@@ -2,12 +2,19 @@
  *
  *   shm-peer send --path P [--frames N] [--live] [--copy] ...
  *   shm-peer recv --path P --expect N [--expect-caps CAPS] [--hold K] ...
+ *   shm-peer recv --path P --sessions [--progress N] ...
  *
  * The sender stamps every frame (tests/tools/stamp.h); the receiver checks
  * every frame's stamp and checksum, the frame sequence, the caps, the
  * timestamps, and whether the pixels it reads lie inside its mapping of the
  * area (zero-copy).  Each prints one result line and exits 0 only when
  * everything held.
+ *
+ * With --sessions a receiver outlives its senders: a frame whose counter
+ * starts again (a new sender, marked DISCONT) begins a new session instead
+ * of counting as a gap, and the receiver prints a SESSION line for each;
+ * --progress N prints what it checked every N frames, for a receiver that
+ * may be killed before its result line.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -55,6 +62,10 @@ static gchar *opt_encode;
 static gchar *opt_caps;
 static gboolean opt_allow_gaps;
 static gboolean opt_free;
+static gboolean opt_sessions;
+static gint opt_progress;
+static gboolean opt_eos_on_sigint;
+static gboolean opt_handle_term;
 
 static GOptionEntry entries[] = {
   {"path", 0, 0, G_OPTION_ARG_STRING, &opt_path, "Area path", "PATH"},
@@ -116,6 +127,16 @@ static GOptionEntry entries[] = {
   {"allow-gaps", 0, 0, G_OPTION_ARG_NONE, &opt_allow_gaps,
         "Receiver: missed frames are allowed (they must be marked DISCONT)",
       NULL},
+  {"sessions", 0, 0, G_OPTION_ARG_NONE, &opt_sessions,
+      "Receiver: frames from several senders in turn; a counter that "
+        "starts again (DISCONT, from 0) begins a new session", NULL},
+  {"progress", 0, 0, G_OPTION_ARG_INT, &opt_progress,
+      "Receiver: print the counts every N frames", "N"},
+  {"eos-on-sigint", 0, 0, G_OPTION_ARG_NONE, &opt_eos_on_sigint,
+      "Sender: SIGINT sends EOS down the pipeline and waits for it (as "
+        "gst-launch-1.0 -e)", NULL},
+  {"handle-term", 0, 0, G_OPTION_ARG_NONE, &opt_handle_term,
+      "SIGTERM stops as SIGINT does (by default it kills)", NULL},
   {"ts", 0, 0, G_OPTION_ARG_STRING, &opt_ts,
         "Receiver: timestamp check: exact (default with --not-live), "
         "intervals (live sender and receiver), none (default otherwise)",
@@ -124,7 +145,10 @@ static GOptionEntry entries[] = {
 };
 
 static GMainLoop *loop;
+static GstElement *the_pipeline;
 static gboolean got_eos, interrupted;
+/* shm-peer messages seen: connected, left, lost, stalled */
+static guint n_peer_connected, n_peer_left, n_peer_lost, n_peer_stalled;
 static gchar *error_message;
 
 /* --- receiver state (streaming thread, then main after EOS) ------------- */
@@ -134,6 +158,7 @@ static guint n_caps, n_unmarked_gaps;
 static GstCaps *last_caps;
 static GstElement *switch_target;
 static gint64 first_frame = -1, last_frame = -1;
+static guint n_sessions;
 static gboolean caps_ok = TRUE, caps_seen;
 static GstClockTime first_pts = GST_CLOCK_TIME_NONE;
 static guint64 first_stamp_pts;
@@ -198,8 +223,17 @@ bus_cb (GstBus * bus, GstMessage * msg, gpointer data)
       const GstStructure *s = gst_message_get_structure (msg);
       if (s && gst_structure_has_name (s, "shm-peer")) {
         gchar *str = gst_structure_to_string (s);
+        const gchar *ev = gst_structure_get_string (s, "event");
         g_print ("PEER %s\n", str);
         g_free (str);
+        if (!g_strcmp0 (ev, "connected"))
+          n_peer_connected++;
+        else if (!g_strcmp0 (ev, "left"))
+          n_peer_left++;
+        else if (!g_strcmp0 (ev, "lost"))
+          n_peer_lost++;
+        else if (!g_strcmp0 (ev, "stalled"))
+          n_peer_stalled++;
       }
       break;
     }
@@ -212,6 +246,13 @@ bus_cb (GstBus * bus, GstMessage * msg, gpointer data)
 static gboolean
 on_sigint (gpointer data)
 {
+  if (opt_eos_on_sigint && the_pipeline && !interrupted) {
+    /* as gst-launch-1.0 -e: the stream ends, then the pipeline stops */
+    g_print ("INTERRUPTED: sending EOS\n");
+    interrupted = TRUE;
+    gst_element_send_event (the_pipeline, gst_event_new_eos ());
+    return G_SOURCE_CONTINUE;
+  }
   g_print ("INTERRUPTED\n");
   interrupted = TRUE;
   g_main_loop_quit (loop);
@@ -353,10 +394,12 @@ run_sender (void)
   }
 
   gst_bus_add_watch (GST_ELEMENT_BUS (pipeline), bus_cb, NULL);
+  the_pipeline = pipeline;
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   g_print ("STARTED\n");
   g_timeout_add_seconds (opt_timeout_s, watchdog, NULL);
   g_main_loop_run (loop);
+  the_pipeline = NULL;
 
   g_object_get (sink, "stats", &stats, NULL);
   stats_str = gst_structure_to_string (stats);
@@ -371,8 +414,9 @@ run_sender (void)
     gst_object_unref (sinkpad);
   }
   gst_element_set_state (pipeline, GST_STATE_NULL);
-  g_print ("SENDER eos=%d error=%s stats=%s\n", got_eos,
-      error_message ? "yes" : "no", stats_str);
+  g_print ("SENDER eos=%d error=%s peers=%u/%u/%u/%u stats=%s\n", got_eos,
+      error_message ? "yes" : "no", n_peer_connected, n_peer_left,
+      n_peer_lost, n_peer_stalled, stats_str);
   /* a sender stopped by SIGINT stopped cleanly */
   ret = (got_eos || interrupted) && !error_message ? 0 : 1;
   g_free (stats_str);
@@ -510,8 +554,29 @@ new_sample (GstAppSink * appsink, gpointer data)
           G_GINT64_MODIFIER "x, computed %016" G_GINT64_MODIFIER "x)\n",
           n_frames, st.magic, st.checksum, sum);
   } else {
-    if (first_frame < 0) {
-      first_frame = st.frame;
+    gboolean new_session = first_frame < 0;
+
+    /* a new sender: its counter starts again, after a discontinuity */
+    if (opt_sessions && first_frame >= 0 && (gint64) st.frame <= last_frame
+        && GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
+      new_session = TRUE;
+    if (new_session) {
+      if (opt_sessions) {
+        g_print ("SESSION %u first=%u after=%" G_GINT64_FORMAT
+            " frames=%u\n", n_sessions + 1, st.frame, last_frame, n_frames);
+        /* a sender's frames go to a receiver that is there from its
+         * first frame; a receiver that joins late (--late) may start
+         * anywhere in its first session */
+        if (st.frame != 0 && (n_sessions > 0 || !opt_allow_late_start)
+            && !opt_allow_gaps) {
+          if (n_gaps++ < 5)
+            g_printerr ("session %u starts at frame %u\n", n_sessions + 1,
+                st.frame);
+        }
+      }
+      n_sessions++;
+      if (first_frame < 0)
+        first_frame = st.frame;
       first_pts = GST_BUFFER_PTS (buf);
       first_stamp_pts = st.pts;
     } else if ((gint64) st.frame != last_frame + 1) {
@@ -536,6 +601,10 @@ new_sample (GstAppSink * appsink, gpointer data)
   gst_video_frame_unmap (&frame);
 done:
   n_frames++;
+  if (opt_progress > 0 && n_frames % opt_progress == 0)
+    g_print ("PROGRESS frames=%u bad=%u gaps=%u unmarked_gaps=%u "
+        "sessions=%u last=%" G_GINT64_FORMAT "\n", n_frames, n_bad, n_gaps,
+        n_unmarked_gaps, n_sessions, last_frame);
   if (opt_hold > 0) {
     g_queue_push_tail (&held, gst_buffer_ref (buf));
     while (g_queue_get_length (&held) > (guint) opt_hold)
@@ -632,9 +701,11 @@ run_receiver (void)
   g_print ("RECEIVER frames=%u first=%" G_GINT64_FORMAT " last=%"
       G_GINT64_FORMAT " bad=%u gaps=%u ts_bad=%u in_area=%u caps_ok=%d "
       "eos=%d caps_changes=%u discont=%u unmarked_gaps=%u error=%s "
-      "stats=%s\n", n_frames, first_frame, last_frame, n_bad, n_gaps,
-      n_ts_bad, n_in_area, caps_ok, got_eos, n_caps, n_discont,
-      n_unmarked_gaps, error_message ? error_message : "no", stats_str);
+      "sessions=%u peers=%u/%u/%u/%u stats=%s\n", n_frames, first_frame,
+      last_frame, n_bad, n_gaps, n_ts_bad, n_in_area, caps_ok, got_eos,
+      n_caps, n_discont, n_unmarked_gaps,
+      error_message ? error_message : "no", n_sessions, n_peer_connected,
+      n_peer_left, n_peer_lost, n_peer_stalled, stats_str);
   g_mutex_unlock (&lock);
   g_free (stats_str);
   gst_structure_free (stats);
@@ -668,6 +739,8 @@ main (int argc, char **argv)
   loop = g_main_loop_new (NULL, FALSE);
   /* stopped by SIGINT: shut the pipeline down cleanly */
   g_unix_signal_add (SIGINT, on_sigint, NULL);
+  if (opt_handle_term)
+    g_unix_signal_add (SIGTERM, on_sigint, NULL);
   if (g_str_equal (argv[1], "send"))
     ret = run_sender ();
   else if (g_str_equal (argv[1], "recv"))
