@@ -177,6 +177,20 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
  * in-band rings.
  */
 /**
+ * GstShmSink:secret:
+ *
+ * Frames inline let whoever connects read every frame: the token proves
+ * shared memory, not identity.  So over a TCP listener that is not a
+ * loopback address (tcp:0.0.0.0:PORT, a host's own address), or over
+ * vsock, frames go inline only to a receiver that proves this secret,
+ * and without a secret such a receiver is refused with an error that
+ * says so.  When set, it is required over loopback too.  Each side sends
+ * a random challenge in its hello and answers the other's with an
+ * HMAC-SHA256 keyed by the secret (docs/protocol.md, "Access"): the
+ * secret itself never travels.  Receivers that map the area (the token
+ * check passes) need no secret.  Write-only.
+ */
+/**
  * GstShmSink:stats:
  *
  * frames-rendered, frames-sent, frames-zero-copy (announced in place),
@@ -277,6 +291,7 @@ new_sender (GstShmSink * self, const gchar * path, const gchar * control)
   c.group = self->group;
   c.allow_symlink = self->props.allow_symlink;
   c.inline_fallback = self->props.inline_fallback;
+  c.secret = self->props.secret;
   c.slot_timeout_us = GST_CLOCK_TIME_IS_VALID (self->slot_timeout)
       ? (gint64) (self->slot_timeout / GST_USECOND) : -1;
   c.peer_timeout_us = self->props.peer_timeout / GST_USECOND;

@@ -197,6 +197,15 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
  * unix socket or the in-band rings.
  */
 /**
+ * GstShmSrc:secret:
+ *
+ * The secret to prove to a sender that gives frames inline only to
+ * receivers that know it (see shmsink's secret); with it, this receiver
+ * also takes frames inline only from a sender that proves the same
+ * secret, and fails with an error naming the sender otherwise.  The
+ * secret itself never travels.  Write-only.
+ */
+/**
  * GstShmSrc:stats:
  *
  * frames-received, frames-pushed, frames-zero-copy (pushed in place),
@@ -298,6 +307,7 @@ new_receiver (GstShmSrc * self, const gchar * path, const gchar * control,
   c.bar = bar;
   c.allow_symlink = self->props.allow_symlink;
   c.inline_fallback = self->props.inline_fallback;
+  c.secret = self->props.secret;
   c.timeout_us = self->timeout / GST_USECOND;
   c.peer_timeout_us = self->props.peer_timeout / GST_USECOND;
   c.spin_ns = g_get_num_processors () > 1 ? (gint64) self->spin_time : 0;

@@ -151,6 +151,10 @@ const GstShmPropTexts gst_shm_sink_texts = {
       "sent to it (ns)",
   "Send frames through a TCP/vsock connection when the receiver does not "
       "map the same memory (FALSE: that is an error)",
+  "Shared secret a receiver must prove (challenge and HMAC; the secret "
+      "never travels) to get frames inline; needed for frames inline over a "
+      "TCP listener that is not a loopback address, or over vsock "
+      "(write-only)",
   "Frame and receiver counters (with GstBaseSink's)",
   "No path set: set the \"path\" property to the shared memory file, e.g. "
       "path=/dev/shm/NAME.",
@@ -167,6 +171,9 @@ const GstShmPropTexts gst_shm_src_texts = {
       "long (ns)",
   "Receive frames through a TCP/vsock connection when the sender's area "
       "is not the memory mapped here (FALSE: that is an error)",
+  "Shared secret to prove to the sender, and that the sender must prove, "
+      "for frames inline (challenge and HMAC; the secret never travels) "
+      "(write-only)",
   "Frame counters",
   "No path set: set the \"path\" property to the shared memory file the "
       "sender uses, e.g. path=/dev/shm/NAME.",
@@ -221,6 +228,12 @@ set_property (GObject * object, guint prop_id, const GValue * value,
       break;
     case GST_SHM_PROP_INLINE_FALLBACK:
       p->inline_fallback = g_value_get_boolean (value);
+      break;
+    case GST_SHM_PROP_SECRET:
+      g_free (p->secret);
+      p->secret = g_value_dup_string (value);
+      if (p->secret && !*p->secret)
+        g_clear_pointer (&p->secret, g_free);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -307,6 +320,9 @@ gst_shm_class_init_element (GstElementClass * element_class,
   g_object_class_install_property (klass, GST_SHM_PROP_INLINE_FALLBACK,
       g_param_spec_boolean ("inline-fallback", "Inline fallback",
           t->inline_fallback, TRUE, ready));
+  g_object_class_install_property (klass, GST_SHM_PROP_SECRET,
+      g_param_spec_string ("secret", "Shared secret", t->secret, NULL,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (klass, GST_SHM_PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics", t->stats,
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
@@ -328,6 +344,7 @@ gst_shm_props_clear (GstShmProps * p)
 {
   g_clear_pointer (&p->path, g_free);
   g_clear_pointer (&p->control, g_free);
+  g_clear_pointer (&p->secret, g_free);
 }
 
 /**

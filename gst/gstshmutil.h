@@ -13,10 +13,8 @@
 #include "shmrecord.h"
 
 G_BEGIN_DECLS
-
 /* Name of the element messages posted on the bus about peers. */
 #define GST_SHM_PEER_MESSAGE "shm-peer"
-
 void gst_shm_post_peer_message (GstElement * element, const gchar * event,
     const gchar * peer, guint64 session, const gchar * reason);
 
@@ -47,6 +45,7 @@ enum
   GST_SHM_PROP_PEER_TIMEOUT,
   GST_SHM_PROP_ALLOW_SYMLINK,
   GST_SHM_PROP_INLINE_FALLBACK,
+  GST_SHM_PROP_SECRET,
   GST_SHM_PROP_STATS,
   GST_SHM_PROP_FIRST_OWN,
 };
@@ -59,6 +58,7 @@ typedef struct
   GstClockTime peer_timeout;
   gboolean allow_symlink;
   gboolean inline_fallback;
+  gchar *secret;
 } GstShmProps;
 
 /* How each element words them. */
@@ -68,6 +68,7 @@ typedef struct
   const gchar *control;
   const gchar *peer_timeout;
   const gchar *inline_fallback;
+  const gchar *secret;
   const gchar *stats;
   const gchar *no_path;         /* the error when path is not set */
 } GstShmPropTexts;
@@ -111,5 +112,4 @@ void gst_shm_on_message (gboolean fatal, const GError * error,
 void gst_shm_frame_layout (const GstVideoInfo * info, ShmFrameLayout * l);
 
 G_END_DECLS
-
 #endif /* __GST_SHM_UTIL_H__ */

@@ -68,6 +68,74 @@ opt_string (GVariant * body, const gchar * key, gsize max, gchar ** out,
   return TRUE;
 }
 
+static void
+insert_bytes (GVariantDict * d, const gchar * key, const guint8 * data,
+    gsize len)
+{
+  g_variant_dict_insert_value (d, key,
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, len, 1));
+}
+
+/* An optional field of exactly @len bytes. */
+static gboolean
+opt_bytes (GVariant * body, const gchar * key, gsize len, guint8 * out,
+    gboolean * present, GError ** error)
+{
+  const guint8 *d;
+  gsize n;
+
+  *present = FALSE;
+  if (!shm_msg_has (body, key))
+    return TRUE;
+  if (!shm_msg_get_bytes (body, key, len, len, &d, &n, error))
+    return FALSE;
+  memcpy (out, d, len);
+  *present = TRUE;
+  return TRUE;
+}
+
+/* --- shared secret ------------------------------------------------------- */
+
+/**
+ * shm_secret_proof:
+ * @role: "sender" or "receiver": who answers (so that an answer cannot be
+ *   sent back to its author as its own)
+ * @challenge: the other side's challenge, answered
+ * @other: our own challenge (binds the answer to this handshake)
+ * @proof: (out caller-allocates): SHM_PROOF_BYTES bytes
+ *
+ * HMAC-SHA256, keyed by @secret, of "gst-shm/ROLE/" and both challenges.
+ */
+void
+shm_secret_proof (const gchar * secret, const gchar * role,
+    const guint8 * challenge, const guint8 * other, guint8 * proof)
+{
+  GHmac *h = g_hmac_new (G_CHECKSUM_SHA256, (const guchar *) secret,
+      strlen (secret));
+  g_autofree gchar *label = g_strdup_printf ("gst-shm/%s/", role);
+  gsize len = SHM_PROOF_BYTES;
+
+  g_hmac_update (h, (const guchar *) label, strlen (label));
+  g_hmac_update (h, challenge, SHM_NONCE_BYTES);
+  g_hmac_update (h, other, SHM_NONCE_BYTES);
+  g_hmac_get_digest (h, proof, &len);
+  g_hmac_unref (h);
+}
+
+/* Compares in constant time. */
+gboolean
+shm_secret_check (const gchar * secret, const gchar * role,
+    const guint8 * challenge, const guint8 * other, const guint8 * proof)
+{
+  guint8 want[SHM_PROOF_BYTES];
+  guint8 diff = 0;
+
+  shm_secret_proof (secret, role, challenge, other, want);
+  for (gsize i = 0; i < SHM_PROOF_BYTES; i++)
+    diff |= want[i] ^ proof[i];
+  return diff == 0;
+}
+
 /* --- caps ---------------------------------------------------------------- */
 
 /* "caps" (GStreamer's string form), "caps-version" (1) and "caps-gen". */
@@ -134,6 +202,8 @@ shm_hello_encode (const ShmHello * h)
   if (h->caps)
     shm_caps_insert (&d, h->caps, 0);
   g_variant_dict_insert (&d, "boot-id", "s", h->boot_id ? h->boot_id : "");
+  if (h->has_nonce)
+    insert_bytes (&d, "nonce", h->nonce, SHM_NONCE_BYTES);
   return g_variant_dict_end (&d);
 }
 
@@ -161,6 +231,8 @@ shm_hello_decode (GVariant * body, ShmHello * h, GError ** error)
       || !shm_msg_get_bool (body, "live", &h->live, error)
       || !opt_string (body, "path", SHM_MAX_PATH, &h->path, error)
       || !opt_string (body, "boot-id", BOOT_ID_MAX, &h->boot_id, error)
+      || !opt_bytes (body, "nonce", SHM_NONCE_BYTES, h->nonce, &h->has_nonce,
+          error)
       || !shm_caps_lookup (body, FALSE, &h->caps, NULL, error)) {
     shm_hello_clear (h);
     return FALSE;
@@ -210,6 +282,10 @@ shm_mmap_encode (const ShmMmapInfo * m)
   g_variant_dict_insert (&d, "n-slots", "u", g->n_slots);
   g_variant_dict_insert (&d, "flags", "u", g->flags);
   g_variant_dict_insert (&d, "boot-id", "s", m->boot_id ? m->boot_id : "");
+  if (m->has_nonce)
+    insert_bytes (&d, "nonce", m->nonce, SHM_NONCE_BYTES);
+  if (m->has_proof)
+    insert_bytes (&d, "proof", m->proof, SHM_PROOF_BYTES);
   return g_variant_dict_end (&d);
 }
 
@@ -276,7 +352,11 @@ shm_mmap_decode (GVariant * body, ShmMmapInfo * m, GError ** error)
       || !shm_msg_get_u32 (body, "lane-gen", 0, G_MAXUINT32, &m->lane_gen,
           error)
       || !geometry_decode (body, &m->geo, error)
-      || !opt_string (body, "boot-id", BOOT_ID_MAX, &m->boot_id, error)) {
+      || !opt_string (body, "boot-id", BOOT_ID_MAX, &m->boot_id, error)
+      || !opt_bytes (body, "nonce", SHM_NONCE_BYTES, m->nonce, &m->has_nonce,
+          error)
+      || !opt_bytes (body, "proof", SHM_PROOF_BYTES, m->proof, &m->has_proof,
+          error)) {
     shm_mmap_clear (m);
     return FALSE;
   }
@@ -304,6 +384,8 @@ shm_reply_encode (const ShmReply * r)
   if (r->want_inline) {
     g_variant_dict_insert (&d, "inline", "b", TRUE);
     g_variant_dict_insert (&d, "reason", "s", r->reason ? r->reason : "");
+    if (r->has_proof)
+      insert_bytes (&d, "proof", r->proof, SHM_PROOF_BYTES);
   } else {
     g_variant_dict_insert_value (&d, "token",
         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, r->token,
@@ -325,8 +407,12 @@ shm_reply_decode (GVariant * body, ShmReply * r, GError ** error)
       || !shm_msg_get_bool (body, "inline", &r->want_inline, error)
       || !opt_string (body, "reason", SHM_MAX_TEXT, &r->reason, error))
     goto failed;
-  if (r->want_inline)
+  if (r->want_inline) {
+    if (!opt_bytes (body, "proof", SHM_PROOF_BYTES, r->proof, &r->has_proof,
+            error))
+      goto failed;
     return TRUE;
+  }
   if (!shm_msg_get_bytes (body, "token", SHM_TOKEN_MIN_BYTES,
           SHM_TOKEN_MAX_BYTES, &token, &len, error)
       || !shm_msg_get_u64 (body, "token_index", 0, G_MAXUINT64,

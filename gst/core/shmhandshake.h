@@ -15,10 +15,9 @@
 #include "shmproto.h"
 
 G_BEGIN_DECLS
-
 /* Errors of the engines that the elements turn into element errors. */
 #define SHM_ENGINE_ERROR (shm_engine_error_quark ())
-GQuark shm_engine_error_quark (void);
+    GQuark shm_engine_error_quark (void);
 
 typedef enum
 {
@@ -55,6 +54,18 @@ typedef void (*ShmMessageFunc) (gboolean fatal, const GError * error,
     const gchar * debug, gpointer user_data);
 const gchar *shm_boot_id (void);
 
+/* Frames inline for a receiver that proves a shared secret: each side
+ * sends a random challenge, and answers the other's with an HMAC-SHA256
+ * keyed by the secret (docs/protocol.md, "Access").  The secret never
+ * travels. */
+#define SHM_NONCE_BYTES 16
+#define SHM_PROOF_BYTES 32
+
+void shm_secret_proof (const gchar * secret, const gchar * role,
+    const guint8 * challenge, const guint8 * other, guint8 * proof);
+gboolean shm_secret_check (const gchar * secret, const gchar * role,
+    const guint8 * challenge, const guint8 * other, const guint8 * proof);
+
 typedef struct
 {
   guint32 version_min, version_max;
@@ -63,6 +74,8 @@ typedef struct
   gchar *path;
   gchar *caps;                  /* NULL: anything */
   gchar *boot_id;
+  gboolean has_nonce;
+  guint8 nonce[SHM_NONCE_BYTES];        /* the receiver's challenge */
 } ShmHello;
 
 GVariant *shm_hello_encode (const ShmHello * h);
@@ -81,6 +94,9 @@ typedef struct
   guint32 lane;
   guint32 lane_gen;
   gchar *boot_id;
+  gboolean has_nonce, has_proof;
+  guint8 nonce[SHM_NONCE_BYTES];        /* the sender's challenge */
+  guint8 proof[SHM_PROOF_BYTES];        /* its answer to the receiver's */
 } ShmMmapInfo;
 
 GVariant *shm_mmap_encode (const ShmMmapInfo * m);
@@ -95,6 +111,8 @@ typedef struct
   guint8 token[SHM_TOKEN_MAX_BYTES];
   guint32 token_bytes;
   guint64 token_index;
+  gboolean has_proof;
+  guint8 proof[SHM_PROOF_BYTES];        /* the answer to the sender's */
 } ShmReply;
 
 GVariant *shm_reply_encode (const ShmReply * r);
@@ -119,11 +137,9 @@ void shm_caps_insert (GVariantDict * d, const gchar * caps, guint32 gen);
 gboolean shm_caps_lookup (GVariant * body, gboolean required, gchar ** caps,
     guint32 * gen, GError ** error);
 
-void shm_send_error (ShmConn * conn, const gchar * code,
-    const gchar * message);
+void shm_send_error (ShmConn * conn, const gchar * code, const gchar * message);
 void shm_send_bye (ShmConn * conn, const gchar * message);
 gboolean shm_send_doorbell (ShmConn * conn);
 
 G_END_DECLS
-
 #endif /* __SHM_HANDSHAKE_H__ */

@@ -132,6 +132,7 @@ struct _ShmReceiver
   guint ring_lane;
   guint64 ring_id;
   gint64 ring_claimed_at;
+  guint8 nonce[SHM_NONCE_BYTES];        /* our challenge of this connection */
   guint64 ring_claim_beat;      /* the sender's heartbeat when we claimed */
   gint64 handshake_since;
   gint64 last_wait_warn;
@@ -371,23 +372,51 @@ fail_fatal (ShmReceiver * rx, gint code, const gchar * wire_code,
   fail (rx, wire_code, message);
 }
 
+/* With a secret, frames inline come only from a sender that proves it. */
+static gboolean
+check_sender_secret (ShmReceiver * rx, const ShmMmapInfo * m)
+{
+  const gchar *why = NULL;
+
+  if (!m->has_nonce || !m->has_proof)
+    why = "did not prove that it knows the shared secret (set the same "
+        "secret on shmsink)";
+  else if (!shm_secret_check (rx->cfg.secret, "sender", rx->nonce, m->nonce,
+          m->proof))
+    why = "answered the shared-secret challenge wrongly: its secret is not "
+        "this receiver's";
+  if (!why)
+    return TRUE;
+  post_new (rx, TRUE, SHM_ENGINE_ERROR_OPEN_READ, NULL, "The sender at %s "
+      "%s; frames inline refused.", rx->cfg.control, why);
+  fail (rx, "access", why);
+  return FALSE;
+}
+
 /* The sender's area cannot be reached from here.  Over TCP or vsock the
  * sender may run on another machine: ask for the frames inline over the
  * connection instead (the sender agrees unless its inline-fallback is
  * off).  Takes @s when it returns TRUE. */
 static gboolean
-ask_inline (ShmReceiver * rx, ShmRxSession * s, const gchar * file,
+ask_inline (ShmReceiver * rx, ShmRxSession * s, const ShmMmapInfo * m,
     const gchar * reason)
 {
+  const gchar *file = m->file;
   ShmReply r = { 0, };
 
   if (!rx->cfg.inline_fallback || (rx->addr.kind != SHM_ADDRESS_TCP
           && rx->addr.kind != SHM_ADDRESS_VSOCK)
       || s->geo.slot_size > SHM_MSG_MAX_PAYLOAD - SHM_RECORD_SIZE)
     return FALSE;
+  if (rx->cfg.secret && !check_sender_secret (rx, m))
+    return TRUE;
   r.session = s->geo.session_id;
   r.want_inline = TRUE;
   r.reason = (gchar *) reason;
+  if (rx->cfg.secret) {
+    shm_secret_proof (rx->cfg.secret, "receiver", m->nonce, rx->nonce, r.proof);
+    r.has_proof = TRUE;
+  }
   shm_conn_send (rx->conn, SHM_MSG_MMAP_REPLY, shm_reply_encode (&r), NULL);
   g_clear_pointer (&s->area, shm_area_unref);
   s->inline_reason = g_strdup_printf ("The sender's area \"%s\" and the "
@@ -507,7 +536,7 @@ handle_mmap (ShmReceiver * rx, GVariant * body)
   msg = verify_area (rx, s, &m, &code, &wire_code);
   if (!msg) {
     answer_token (rx, s, &m);
-  } else if (!ask_inline (rx, s, m.file, msg)) {
+  } else if (!ask_inline (rx, s, &m, msg)) {
     session_unref (s);
     fail_fatal (rx, code, wire_code, msg, NULL);
   }
@@ -685,8 +714,12 @@ handle_error (ShmReceiver * rx, GVariant * body)
   } else {
     g_autofree gchar *debug = g_strdup_printf ("reported by the sender (%s)",
         code ? code : "no code");
-    post_new (rx, TRUE, g_strcmp0 (code, "token") == 0
-        ? SHM_ENGINE_ERROR_TOKEN : SHM_ENGINE_ERROR_READ, debug, "%s", msg);
+    if (g_strcmp0 (code, "access") == 0)
+      post_new (rx, TRUE, SHM_ENGINE_ERROR_OPEN_READ, debug, "The sender "
+          "refused this receiver: %s", msg);
+    else
+      post_new (rx, TRUE, g_strcmp0 (code, "token") == 0
+          ? SHM_ENGINE_ERROR_TOKEN : SHM_ENGINE_ERROR_READ, debug, "%s", msg);
     disconnect (rx);
   }
 }
@@ -821,6 +854,10 @@ send_hello (ShmReceiver * rx)
   h.path = (gchar *) rx->cfg.path;
   h.caps = rx->cb.get_accept (rx, rx->user_data);
   h.boot_id = (gchar *) shm_boot_id ();
+  /* a challenge for the sender's proof of a shared secret */
+  shm_random_bytes (rx->nonce, sizeof rx->nonce, NULL);
+  memcpy (h.nonce, rx->nonce, sizeof h.nonce);
+  h.has_nonce = TRUE;
   shm_conn_send (rx->conn, SHM_MSG_HELLO, shm_hello_encode (&h), NULL);
   g_free (h.caps);
 }
@@ -1137,6 +1174,7 @@ shm_receiver_new (const ShmReceiverConfig * c,
   rx->cfg = *c;
   rx->cfg.path = g_strdup (c->path);
   rx->cfg.control = g_strdup (c->control);
+  rx->cfg.secret = g_strdup (c->secret);
   g_mutex_init (&rx->lock);
   g_queue_init (&rx->items);
   g_queue_init (&rx->caps);
@@ -1149,6 +1187,7 @@ shm_receiver_free (ShmReceiver * rx)
   shm_receiver_stop (rx);
   g_free ((gchar *) rx->cfg.path);
   g_free ((gchar *) rx->cfg.control);
+  g_free ((gchar *) rx->cfg.secret);
   g_mutex_clear (&rx->lock);
   g_free (rx);
 }

@@ -18,9 +18,7 @@
 #include "shmrecord.h"
 #include "shmivshmem.h"
 
-G_BEGIN_DECLS
-
-typedef struct _ShmReceiver ShmReceiver;
+G_BEGIN_DECLS typedef struct _ShmReceiver ShmReceiver;
 typedef struct _ShmRxSession ShmRxSession;
 
 typedef struct
@@ -30,6 +28,7 @@ typedef struct
   ShmBarKind bar;               /* the path is a PCI BAR */
   gboolean allow_symlink;
   gboolean inline_fallback;
+  const gchar *secret;          /* for frames inline; NULL: none */
   gboolean live;                /* may miss frames when it lags */
   gint64 timeout_us;            /* no sender for this long: error; 0 never */
   gint64 peer_timeout_us;
@@ -108,5 +107,4 @@ guint64 shm_rx_session_id (ShmRxSession * session);
 void shm_rx_frame_free (ShmRxFrame * frame);
 
 G_END_DECLS
-
 #endif /* __SHM_RECEIVER_H__ */

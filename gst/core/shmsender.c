@@ -57,6 +57,9 @@ struct _ShmPeer
   gboolean said_hello;
   gboolean live;                /* may miss frames when it lags */
   gboolean network;             /* over TCP or vsock */
+  gboolean has_nonce;
+  guint8 rx_nonce[SHM_NONCE_BYTES];     /* the receiver's challenge */
+  guint8 nonce[SHM_NONCE_BYTES];        /* ours, in the mmap hello */
   gboolean frames_inline;       /* gets frames through the connection */
   gboolean lagging;             /* non-live: gave up waiting for it until it
                                  * catches up (lock) */
@@ -80,6 +83,7 @@ struct _ShmSender
   GSource *listen_source;
   GSource *tick_source;
   GSource *ring_source;
+  gboolean listen_loopback;     /* a TCP listener on a loopback address */
   gchar *socket_path;           /* a unix socket we bound */
   dev_t socket_dev;
   ino_t socket_ino;
@@ -202,6 +206,14 @@ start_handshake_locked (ShmSender * s, ShmPeer * p)
   m.lane = p->lane;
   m.lane_gen = p->lane_gen;
   m.boot_id = (gchar *) shm_boot_id ();
+  /* our challenge, and with a secret the answer to the receiver's */
+  shm_random_bytes (p->nonce, sizeof p->nonce, NULL);
+  memcpy (m.nonce, p->nonce, sizeof m.nonce);
+  m.has_nonce = TRUE;
+  if (s->cfg.secret && p->has_nonce) {
+    shm_secret_proof (s->cfg.secret, "sender", p->rx_nonce, p->nonce, m.proof);
+    m.has_proof = TRUE;
+  }
   shm_conn_send (p->conn, SHM_MSG_MMAP, shm_mmap_encode (&m), NULL);
 }
 
@@ -246,6 +258,8 @@ handle_hello (ShmSender * s, ShmPeer * p, GVariant * body)
   p->features = h.features;
   p->path = g_strdup (h.path ? h.path : "(unknown)");
   p->boot_id = g_steal_pointer (&h.boot_id);
+  p->has_nonce = h.has_nonce;
+  memcpy (p->rx_nonce, h.nonce, sizeof p->rx_nonce);
   refusal = s->cb.accepts (s, p, h.caps, FALSE, s->user_data);
   p->said_hello = TRUE;
   shm_hello_clear (&h);
@@ -326,11 +340,31 @@ check_reply_locked (ShmSender * s, ShmPeer * p, const ShmReply * r)
   return NULL;
 }
 
+/* Frames inline go to a receiver that proves the secret, when there is
+ * one; without one, only over a loopback TCP listener.  Returns why not,
+ * or NULL. */
+static gchar *
+inline_refusal (ShmSender * s, ShmPeer * p, const ShmReply * r)
+{
+  if (s->cfg.secret && !r->has_proof)
+    return g_strdup ("this shmsink gives frames inline only to a receiver "
+        "that proves the shared secret: set the same secret on shmsrc");
+  if (s->cfg.secret && (!p->has_nonce || !shm_secret_check (s->cfg.secret,
+              "receiver", p->nonce, p->rx_nonce, r->proof)))
+    return g_strdup ("the receiver answered the shared-secret challenge "
+        "wrongly: its secret is not this shmsink's");
+  if (!s->cfg.secret && !s->listen_loopback)
+    return g_strdup_printf ("frames inline over %s, which is not a loopback "
+        "address, need a shared secret: set the same secret on shmsink and "
+        "shmsrc (or listen on 127.0.0.1 or ::1)", s->cfg.control);
+  return NULL;
+}
+
 static void
 handle_reply (ShmSender * s, ShmPeer * p, GVariant * body)
 {
   g_autoptr (GError) err = NULL;
-  g_autofree gchar *msg = NULL;
+  g_autofree gchar *msg = NULL, *refusal = NULL;
   gboolean ok;
   ShmReply r;
 
@@ -348,7 +382,8 @@ handle_reply (ShmSender * s, ShmPeer * p, GVariant * body)
   }
   msg = check_reply_locked (s, p, &r);
   ok = msg == NULL;
-  if (!ok && s->cfg.inline_fallback && p->network) {
+  if (!ok && s->cfg.inline_fallback && p->network
+      && !(refusal = inline_refusal (s, p, &r))) {
     /* peers on different machines: the bytes go through the connection */
     p->frames_inline = TRUE;
     ok = TRUE;
@@ -357,6 +392,13 @@ handle_reply (ShmSender * s, ShmPeer * p, GVariant * body)
     peer_ready_locked (s, p);
   g_mutex_unlock (&s->lock);
   shm_reply_clear (&r);
+
+  if (refusal) {
+    post_new (s, FALSE, SHM_ENGINE_ERROR_OPEN_READ, msg, "Refused frames "
+        "inline to receiver %s: %s", p->name, refusal);
+    refuse (s, p, "access", refusal);
+    return;
+  }
 
   if (ok && p->frames_inline) {
     post_new (s, FALSE, SHM_ENGINE_ERROR_READ, NULL, "%s; frames go to %s "
@@ -917,6 +959,18 @@ check_area_path (ShmSender * s, GError ** error)
   return TRUE;
 }
 
+/* Only this host reaches it: a TCP listener on a loopback address. */
+static gboolean
+listener_is_loopback (GSocket * listener)
+{
+  g_autoptr (GSocketAddress) local = g_socket_get_local_address (listener,
+      NULL);
+
+  return local && G_IS_INET_SOCKET_ADDRESS (local)
+      && g_inet_address_get_is_loopback (g_inet_socket_address_get_address
+      (G_INET_SOCKET_ADDRESS (local)));
+}
+
 static gboolean
 listen_on (ShmSender * s, ShmAddress * addr, GError ** error)
 {
@@ -938,6 +992,7 @@ listen_on (ShmSender * s, ShmAddress * addr, GError ** error)
           "Could not listen on %s: %s", s->cfg.control, err->message);
     return FALSE;
   }
+  s->listen_loopback = listener_is_loopback (s->listener);
   if (addr->kind == SHM_ADDRESS_UNIX && stat (addr->path, &st) == 0) {
     s->socket_path = g_strdup (addr->path);
     s->socket_dev = st.st_dev;
@@ -982,6 +1037,7 @@ shm_sender_new (const ShmSenderConfig * c, const ShmSenderCallbacks * cb,
   s->cfg = *c;
   s->cfg.path = g_strdup (c->path);
   s->cfg.control = g_strdup (c->control);
+  s->cfg.secret = g_strdup (c->secret);
   s->cfg.group = g_strdup (c->group);
   s->gid = -1;
   g_mutex_init (&s->lock);
@@ -995,6 +1051,7 @@ shm_sender_free (ShmSender * s)
   shm_sender_stop (s);
   g_free ((gchar *) s->cfg.path);
   g_free ((gchar *) s->cfg.control);
+  g_free ((gchar *) s->cfg.secret);
   g_free ((gchar *) s->cfg.group);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);

@@ -20,9 +20,7 @@
 #include "shmrecord.h"
 #include "shmslots.h"
 
-G_BEGIN_DECLS
-
-typedef struct _ShmSender ShmSender;
+G_BEGIN_DECLS typedef struct _ShmSender ShmSender;
 typedef struct _ShmPeer ShmPeer;
 
 typedef struct
@@ -35,6 +33,7 @@ typedef struct
   const gchar *group;           /* their group (a name or a gid), or NULL */
   gboolean allow_symlink;
   gboolean inline_fallback;
+  const gchar *secret;          /* for frames inline; NULL: none */
   gint64 slot_timeout_us;       /* -1: forever */
   gint64 peer_timeout_us;
   guint64 features;             /* what it offers (tests turn some off) */
@@ -105,5 +104,4 @@ void shm_sender_set_timeouts (ShmSender * sender, gint64 slot_timeout_us,
     gint64 peer_timeout_us);
 
 G_END_DECLS
-
 #endif /* __SHM_SENDER_H__ */

@@ -209,6 +209,51 @@ tcp-inline)
   [ ! -e "$T/elsewhere" ] || fail "the receiver created a file"
   ;;
 
+tcp-inline-secret)
+  # A listener that is not a loopback address gives frames inline only to
+  # a receiver that proves the shared secret (never sent): without a
+  # secret on the sender, nobody gets them; with one, a receiver without
+  # it or with another one is refused, one with it gets every frame, and
+  # a sender that does not know the receiver's secret is refused by it.
+  port=$(free_port)
+  bg send "$peer" send --path "$P" --frames 60 --live \
+    --control "tcp:0.0.0.0:$port"
+  bg recv "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live
+  expect_rc recv 1
+  expect_log recv "The sender refused this receiver: frames inline over tcp:0.0.0.0:$port, which is not a loopback address, need a shared secret: set the same secret on shmsink and shmsrc (or listen on 127.0.0.1 or ::1)"
+  wait_log send "Refused frames inline to receiver tcp:127.0.0.1:"
+  stop send
+  rc send >/dev/null
+  expect_gone
+
+  port=$(free_port)
+  bg send2 "$peer" send --path "$P" --frames 60 --live \
+    --control "tcp:0.0.0.0:$port" --sink-props "secret=s3cret"
+  bg none "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live
+  expect_rc none 1
+  expect_log none "The sender refused this receiver: this shmsink gives frames inline only to a receiver that proves the shared secret: set the same secret on shmsrc"
+  bg wrong "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live \
+    --src-props "secret=wrong"
+  expect_rc wrong 1
+  expect_log wrong "The sender at tcp:127.0.0.1:$port answered the shared-secret challenge wrongly: its secret is not this receiver's; frames inline refused."
+  bg recv2 "$peer" recv --path "$T/elsewhere" \
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live \
+    --src-props "secret=s3cret"
+  expect_rc recv2 0
+  expect_rc send2 0
+  expect_log recv2 "bad=0 gaps=0 ts_bad=0 in_area=0"
+  expect_stat recv2 frames-inline 60
+  expect_log send2 "Refused frames inline to receiver tcp:127.0.0.1:"
+  if grep -q s3cret "$T"/*.log; then
+    fail "the secret appears in a log"
+  fi
+  expect_gone
+  [ ! -e "$T/elsewhere" ] || fail "the receiver created a file"
+  ;;
+
 tcp-inline-paced)
   # A non-live receiver paces the sender inline as it does in shared
   # memory: a slow one (30 ms a frame) behind a sender as fast as it can

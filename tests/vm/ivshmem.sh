@@ -120,16 +120,18 @@ guest-to-guest)
 tcp)
   # Control over TCP through a QEMU port forward (the guest listens); the
   # host receiver that maps the backing file reads in place, one whose
-  # path is not that memory gets the frames inline, with a warning.
+  # path is not that memory gets the frames inline, with a warning, once
+  # it proved the shared secret (the guest listens on every address).
   truncate -s 16M "$F"
   port=$(free_port)
   guest send --ivshmem "$F:16M" --net "hostfwd=tcp:127.0.0.1:$port-:5000" \
     -- "$peer" send --path "$BAR" --frames 60 --live --control \
-    tcp:0.0.0.0:5000 --sink-props min-receivers=2
+    tcp:0.0.0.0:5000 --sink-props "min-receivers=2 secret=vm-test"
   bg recv "$peer" recv --path "$F" --control "tcp:127.0.0.1:$port" \
     --expect 60 --not-live --require-zero-copy
   bg recv2 "$peer" recv --path "$T/not-shared" \
-    --control "tcp:127.0.0.1:$port" --expect 60 --not-live
+    --control "tcp:127.0.0.1:$port" --expect 60 --not-live \
+    --src-props "secret=vm-test"
   expect_rc recv 0
   expect_rc recv2 0
   expect_rc send 0

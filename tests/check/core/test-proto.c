@@ -6,6 +6,7 @@
 #include "shmproto.h"
 #include "shmaddress.h"
 #include "shmconn.h"
+#include "shmhandshake.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -474,11 +475,85 @@ test_conn_garbage (void)
   g_main_context_unref (ctx);
 }
 
+/* The shared-secret proofs: HMAC-SHA256 of the role and both challenges,
+ * keyed by the secret; any change of secret, role or challenge changes
+ * them; the challenges and proofs travel in hello, mmap and mmap-reply,
+ * of exactly their length. */
+static void
+test_secret (void)
+{
+  guint8 a[SHM_NONCE_BYTES], b[SHM_NONCE_BYTES], proof[SHM_PROOF_BYTES];
+  guint8 msg[64], want[SHM_PROOF_BYTES];
+  gsize want_len = sizeof want;
+  GHmac *h;
+  ShmHello hello = { 0, }, hello2;
+  ShmReply reply = { 0, }, reply2;
+  GVariant *v;
+  g_autoptr (GError) err = NULL;
+
+  for (guint i = 0; i < SHM_NONCE_BYTES; i++) {
+    a[i] = i;
+    b[i] = 0xf0 + i;
+  }
+  shm_secret_proof ("s3cret", "receiver", a, b, proof);
+  memcpy (msg, "gst-shm/receiver/", 17);
+  memcpy (msg + 17, a, SHM_NONCE_BYTES);
+  memcpy (msg + 17 + SHM_NONCE_BYTES, b, SHM_NONCE_BYTES);
+  h = g_hmac_new (G_CHECKSUM_SHA256, (const guchar *) "s3cret", 6);
+  g_hmac_update (h, msg, 17 + 2 * SHM_NONCE_BYTES);
+  g_hmac_get_digest (h, want, &want_len);
+  g_hmac_unref (h);
+  g_assert_cmpmem (proof, SHM_PROOF_BYTES, want, want_len);
+  g_assert_true (shm_secret_check ("s3cret", "receiver", a, b, proof));
+  g_assert_false (shm_secret_check ("s3cret!", "receiver", a, b, proof));
+  g_assert_false (shm_secret_check ("s3cret", "sender", a, b, proof));
+  g_assert_false (shm_secret_check ("s3cret", "receiver", b, a, proof));
+  proof[SHM_PROOF_BYTES - 1] ^= 1;
+  g_assert_false (shm_secret_check ("s3cret", "receiver", a, b, proof));
+
+  hello.version_min = hello.version_max = SHM_PROTO_VERSION;
+  hello.has_nonce = TRUE;
+  memcpy (hello.nonce, a, SHM_NONCE_BYTES);
+  v = g_variant_ref_sink (shm_hello_encode (&hello));
+  g_assert_true (shm_hello_decode (v, &hello2, &err));
+  g_assert_true (hello2.has_nonce);
+  g_assert_cmpmem (hello2.nonce, SHM_NONCE_BYTES, a, SHM_NONCE_BYTES);
+  shm_hello_clear (&hello2);
+  g_variant_unref (v);
+
+  reply.session = 7;
+  reply.want_inline = TRUE;
+  reply.has_proof = TRUE;
+  memcpy (reply.proof, want, SHM_PROOF_BYTES);
+  v = g_variant_ref_sink (shm_reply_encode (&reply));
+  g_assert_true (shm_reply_decode (v, &reply2, &err));
+  g_assert_true (reply2.has_proof);
+  g_assert_cmpmem (reply2.proof, SHM_PROOF_BYTES, want, SHM_PROOF_BYTES);
+  shm_reply_clear (&reply2);
+  g_variant_unref (v);
+
+  /* a proof of another length is malformed */
+  {
+    GVariantDict d;
+    g_variant_dict_init (&d, NULL);
+    g_variant_dict_insert (&d, "session", "t", (guint64) 7);
+    g_variant_dict_insert (&d, "inline", "b", TRUE);
+    g_variant_dict_insert_value (&d, "proof",
+        g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, want, 31, 1));
+    v = g_variant_ref_sink (g_variant_dict_end (&d));
+    g_assert_false (shm_reply_decode (v, &reply2, &err));
+    g_assert_nonnull (err);
+    g_clear_error (&err);
+    g_variant_unref (v);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/proto/roundtrip", test_roundtrip);
+  g_test_add_func ("/proto/secret", test_secret);
   g_test_add_func ("/proto/malformed", test_malformed);
   g_test_add_func ("/proto/random-input", test_random_input);
   g_test_add_func ("/proto/addresses", test_addresses);
