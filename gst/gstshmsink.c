@@ -29,7 +29,9 @@
  * PATH.sock), and before any frame moves both sides prove that they map the
  * same memory: shmsink writes a random token at a random place of the area,
  * the receiver finds it through its own mapping and answers with a token of
- * its own (xpra's mmap handshake).
+ * its own (xpra's mmap handshake).  A receiver that fails the check gets
+ * an error; shmsink posts a warning, drops it and serves the others (no
+ * receiver can stop it for the rest).
  *
  * By default shmsink holds frames back until a receiver is ready
  * (#GstShmSink:wait-for-receiver), so that nothing is lost to start-up
@@ -173,8 +175,8 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
  * does in shared memory (a wait of at most #GstShmSink:slot-timeout for
  * room, then frames skipped until it catches up); a live one that is
  * behind misses frames (frames-skipped).  When FALSE,
- * the failed check is an error, as it always is over a unix socket or the
- * in-band rings.
+ * the failed check is an error for that receiver (and a warning here), as
+ * it always is over a unix socket or the in-band rings.
  */
 /**
  * GstShmSink:secret:

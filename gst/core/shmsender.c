@@ -408,8 +408,10 @@ handle_reply (ShmSender * s, ShmPeer * p, GVariant * body)
   } else if (ok) {
     event (s, "connected", p, p->session, NULL);
   } else {
+    /* a warning: the other receivers go on */
     shm_send_error (p->conn, "token", msg);
-    post_new (s, TRUE, SHM_ENGINE_ERROR_TOKEN, "token check failed", "%s", msg);
+    post_new (s, FALSE, SHM_ENGINE_ERROR_TOKEN, "token check failed",
+        "%s; receiver %s dropped.", msg, p->name);
     peer_drop (s, p, "refused", msg);
   }
 }
@@ -442,12 +444,11 @@ handle_error (ShmSender * s, ShmPeer * p, GVariant * body)
 
   if (!msg)
     msg = "(no message)";
-  if (g_strcmp0 (code, "token") == 0)
-    post_new (s, TRUE, SHM_ENGINE_ERROR_TOKEN, "reported by the receiver",
-        "%s", msg);
-  else
-    post_new (s, FALSE, SHM_ENGINE_ERROR_READ, NULL, "Receiver %s failed: %s",
-        p->name, msg);
+  /* (a warning only, whatever the code: one receiver never stops the
+   * sender for the others) */
+  post_new (s, FALSE, g_strcmp0 (code, "token") == 0 ? SHM_ENGINE_ERROR_TOKEN
+      : SHM_ENGINE_ERROR_READ, "reported by the receiver", "Receiver %s "
+      "failed: %s", p->name, msg);
   peer_drop (s, p, "refused", msg);
 }
 
