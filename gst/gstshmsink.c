@@ -222,6 +222,10 @@ on_accepts (ShmSender * sender, ShmPeer * peer, const gchar * str,
   if (str && !(accept = gst_shm_negotiator_parse (str, FALSE, &err)))
     return g_strdup_printf ("invalid %s: %s", update ? "accept" : "hello",
         err->message);
+  /* (it would leave the others no caps at all) */
+  if (accept && gst_caps_is_empty (accept))
+    return g_strdup_printf ("its %s accepts no caps at all (EMPTY)",
+        update ? "accept" : "hello");
   GST_INFO_OBJECT (self, "%s accepts %" GST_PTR_FORMAT, name, accept);
   gst_shm_negotiator_set_receiver (self->negotiator, peer, name, accept);
   shm_sender_wake_waits (self->sender);
