@@ -84,6 +84,7 @@ struct _ShmSender
   GSource *tick_source;
   GSource *ring_source;
   gboolean listen_loopback;     /* a TCP listener on a loopback address */
+  gint64 no_free_since;         /* every slot taken since (lock) */
   gchar *socket_path;           /* a unix socket we bound */
   dev_t socket_dev;
   ino_t socket_ino;
@@ -784,6 +785,40 @@ drop_broken (ShmSender * s)
   g_list_free (bad);
 }
 
+/* With other receivers ready, one that keeps every slot taken (it stops
+ * releasing: a hostile peer, or a paused non-live pipeline) for longer
+ * than peer-timeout is the one that holds the oldest frame: it is dropped
+ * so that the others get frames again.  With the lock. */
+static ShmPeer *
+starving_peer_locked (ShmSender * s, gint64 now)
+{
+  guint64 lanes = 0, age;
+  gint lane;
+
+  if (!s->slots || s->n_ready < 2 || shm_slots_count_free (s->slots) > 0) {
+    s->no_free_since = 0;
+    return NULL;
+  }
+  if (!s->no_free_since)
+    s->no_free_since = now;
+  if (now - s->no_free_since <= s->cfg.peer_timeout_us)
+    return NULL;
+  for (GList * l = s->peers; l; l = l->next) {
+    ShmPeer *p = l->data;
+    if (p->state == PEER_READY && !p->frames_inline)
+      lanes |= G_GUINT64_CONSTANT (1) << p->lane;
+  }
+  lane = shm_slots_furthest_behind (s->slots, lanes, s->seq, &age);
+  for (GList * l = s->peers; l && lane >= 0; l = l->next) {
+    ShmPeer *p = l->data;
+    if (p->state == PEER_READY && !p->frames_inline && (gint) p->lane == lane) {
+      s->no_free_since = 0;
+      return p;
+    }
+  }
+  return NULL;
+}
+
 static gboolean
 on_tick (gpointer user_data)
 {
@@ -792,6 +827,7 @@ on_tick (gpointer user_data)
   GList *dead = NULL;
   GVariantDict d;
   GVariant *ping;
+  ShmPeer *starving;
 
   drop_broken (s);
   g_variant_dict_init (&d, NULL);
@@ -812,8 +848,20 @@ on_tick (gpointer user_data)
   if (s->slots)
     shm_area_heartbeat (shm_slots_get_area (s->slots), (guint64) now * 1000,
         s->seq);
+  starving = starving_peer_locked (s, now);
   g_mutex_unlock (&s->lock);
   g_variant_unref (ping);
+
+  if (starving && !g_list_find (dead, starving)) {
+    g_autofree gchar *why = g_strdup_printf ("it kept its frames while "
+        "every slot was taken for more than %.1f s (peer-timeout), so that "
+        "the other receivers got none", s->cfg.peer_timeout_us
+        / (gdouble) G_USEC_PER_SEC);
+    post_new (s, FALSE, SHM_ENGINE_ERROR_READ, NULL, "Dropped receiver %s: "
+        "%s.", starving->name, why);
+    shm_send_error (starving->conn, "timeout", why);
+    peer_drop (s, starving, "lost", why);
+  }
 
   for (GList * l = dead; l; l = l->next) {
     ShmPeer *p = l->data;

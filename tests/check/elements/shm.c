@@ -785,6 +785,78 @@ GST_START_TEST (test_sink_release_not_held)
 
 GST_END_TEST;
 
+/* A receiver that stops releasing while every slot is taken starves the
+ * others: past peer-timeout it is dropped, with a warning, and the honest
+ * receiver beside it gets frames again. */
+GST_START_TEST (test_sink_receiver_never_releases)
+{
+  GstElement *pipeline = start_sender ("num-slots=4 peer-timeout=1000000000 "
+      "slot-timeout=100000000");
+  Peer *bad = peer_connect (sock_path), *good;
+  ShmMmapInfo mb, mg;
+  ShmChanRx cb, cg;
+  ShmArea *ab = fake_receiver_handshake (bad, &mb, &cb), *ag;
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC, last_ping = 0;
+  GstBus *bus = gst_element_get_bus (pipeline);
+  guint after = 0;
+  gboolean dropped = FALSE;
+
+  good = peer_connect (sock_path);
+  ag = fake_receiver_handshake (good, &mg, &cg);
+  while (after < 10) {
+    guint8 bytes[SHM_RECORD_SIZE];
+    guint32 pending = 0;
+    ShmRecord rec;
+    GstMessage *msg;
+
+    fail_unless (g_get_monotonic_time () < end, "the honest receiver got %u "
+        "frames after the other was dropped (dropped: %d)", after, dropped);
+    /* both say they are alive; only one gives slots back */
+    if (g_get_monotonic_time () - last_ping > 200000) {
+      last_ping = g_get_monotonic_time ();
+      peer_send (good, SHM_MSG_PING, NULL);
+      if (!dropped)
+        peer_send (bad, SHM_MSG_PING, NULL);
+    }
+    while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING
+                | GST_MESSAGE_ERROR))) {
+      GError *err;
+      fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR);
+      gst_message_parse_warning (msg, &err, NULL);
+      if (strstr (err->message, "Dropped receiver")
+          && strstr (err->message, "kept its frames while every slot was "
+              "taken"))
+        dropped = TRUE;
+      g_error_free (err);
+      gst_message_unref (msg);
+    }
+    if (!shm_chan_rx_pending (&cg, &pending, NULL) || pending == 0) {
+      g_usleep (2000);
+      continue;
+    }
+    shm_chan_rx_peek (&cg, bytes);
+    fail_unless (shm_record_decode (bytes, &rec, NULL));
+    shm_chan_rx_pop (&cg);
+    if (rec.type == SHM_RECORD_FRAME) {
+      fail_unless (shm_chan_rx_release (&cg, rec.seq, rec.slot));
+      if (dropped)
+        after++;
+    }
+  }
+  gst_object_unref (bus);
+  shm_chan_rx_clear (&cb);
+  shm_chan_rx_clear (&cg);
+  shm_mmap_clear (&mb);
+  shm_mmap_clear (&mg);
+  shm_area_unref (ab);
+  shm_area_unref (ag);
+  peer_free (bad);
+  peer_free (good);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
 typedef struct
 {
   GstPad *pad;
@@ -1491,6 +1563,7 @@ shm_suite (void)
   tcase_add_test (tc, test_sink_forged_token);
   tcase_add_test (tc, test_sink_echoed_token);
   tcase_add_test (tc, test_sink_release_not_held);
+  tcase_add_test (tc, test_sink_receiver_never_releases);
   tcase_add_test (tc, test_sink_receiver_timeout);
   tcase_add_test (tc, test_sink_receiver_leaves);
   tcase_add_test (tc, test_src_garbage);
