@@ -24,6 +24,10 @@
 #define RING_POLL_MS 20
 #define TICK_MS 500
 #define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
+/* a sender that waits for receivers says why after this, then every
+ * WAIT_WARN_EVERY_US */
+#define WAIT_WARN_FIRST_US (3 * G_USEC_PER_SEC)
+#define WAIT_WARN_EVERY_US (30 * G_USEC_PER_SEC)
 /* A lane whose receiver left is given to another receiver only after this
  * long, unless no other is free: a late write of the one that left (which
  * may not know yet) then cannot land in the next one's channel. */
@@ -61,6 +65,8 @@ struct _ShmPeer
   guint8 rx_nonce[SHM_NONCE_BYTES];     /* the receiver's challenge */
   guint8 nonce[SHM_NONCE_BYTES];        /* ours, in the mmap hello */
   gboolean frames_inline;       /* gets frames through the connection */
+  guint64 missed;               /* frames it did not get (lock) */
+  gboolean said_missed;
   gboolean lagging;             /* non-live: gave up waiting for it until it
                                  * catches up (lock) */
   gint64 last_seen;             /* control thread */
@@ -85,6 +91,8 @@ struct _ShmSender
   GSource *ring_source;
   gboolean listen_loopback;     /* a TCP listener on a loopback address */
   gint64 no_free_since;         /* every slot taken since (lock) */
+  gint n_waiting;               /* threads waiting for receivers (lock) */
+  gint64 waiting_since, last_wait_warn; /* (lock) */
   gchar *socket_path;           /* a unix socket we bound */
   dev_t socket_dev;
   ino_t socket_ino;
@@ -785,6 +793,36 @@ drop_broken (ShmSender * s)
   g_list_free (bad);
 }
 
+/* After a few seconds of waiting for receivers, and then now and then:
+ * what it waits for, and the likely causes.  With the lock; returns the
+ * message to post, or NULL. */
+static gchar *
+say_waiting_locked (ShmSender * s, gint64 now)
+{
+  guint connected = 0;
+  const gchar *why;
+
+  if (!s->waiting_since || now - s->waiting_since < WAIT_WARN_FIRST_US
+      || (s->last_wait_warn && now - s->last_wait_warn < WAIT_WARN_EVERY_US))
+    return NULL;
+  s->last_wait_warn = now;
+  for (GList * l = s->peers; l; l = l->next)
+    connected++;
+  if (connected > s->n_ready)
+    why = "a receiver is connected but its handshake has not completed (it "
+        "may wait for caps it accepts, or map other memory)";
+  else if (s->ring)
+    why = "no receiver has claimed an in-band lane of the area yet (start "
+        "shmsrc with control=ring on the same memory; across QEMU guests "
+        "both need the same ivshmem device, and its memory backend "
+        "share=on)";
+  else
+    why = "no receiver has connected yet (start shmsrc with the same path)";
+  return g_strdup_printf ("Waiting for %s at %s for %.0f s (%u ready): %s.",
+      s->min_ready > 1 ? "receivers" : "a receiver", s->cfg.control,
+      (now - s->waiting_since) / (gdouble) G_USEC_PER_SEC, s->n_ready, why);
+}
+
 /* With other receivers ready, one that keeps every slot taken (it stops
  * releasing: a hostile peer, or a paused non-live pipeline) for longer
  * than peer-timeout is the one that holds the oldest frame: it is dropped
@@ -828,6 +866,8 @@ on_tick (gpointer user_data)
   GVariantDict d;
   GVariant *ping;
   ShmPeer *starving;
+  g_autofree gchar *waiting = NULL;
+  GList *missed = NULL;
 
   drop_broken (s);
   g_variant_dict_init (&d, NULL);
@@ -849,8 +889,26 @@ on_tick (gpointer user_data)
     shm_area_heartbeat (shm_slots_get_area (s->slots), (guint64) now * 1000,
         s->seq);
   starving = starving_peer_locked (s, now);
+  waiting = say_waiting_locked (s, now);
+  for (GList * l = s->peers; l; l = l->next) {
+    ShmPeer *p = l->data;
+    if (p->missed && !p->said_missed) {
+      p->said_missed = TRUE;
+      missed = g_list_prepend (missed, g_strdup_printf ("Receiver %s misses "
+              "frames (%" G_GUINT64_FORMAT " so far): it did not take them "
+              "in time (too slow, or its downstream keeps them); it sees the "
+              "gaps.", p->name, p->missed));
+    }
+  }
   g_mutex_unlock (&s->lock);
+  for (GList * l = missed; l; l = l->next)
+    post_new (s, FALSE, SHM_ENGINE_ERROR_WRITE, NULL, "%s",
+        (const gchar *) l->data);
+  g_list_free_full (missed, g_free);
   g_variant_unref (ping);
+
+  if (waiting)
+    post_new (s, FALSE, SHM_ENGINE_ERROR_OPEN_WRITE, NULL, "%s", waiting);
 
   if (starving && !g_list_find (dead, starving)) {
     g_autofree gchar *why = g_strdup_printf ("it kept its frames while "
@@ -1349,15 +1407,33 @@ shm_sender_size_needed (ShmSender * s, guint64 frame_size)
  *
  * Returns: SHM_SEND_OK, SHM_SEND_FLUSHING (unlocked), or SHM_SEND_ERROR.
  */
+/* The streaming thread waits for receivers: the control thread says so
+ * now and then (say_waiting_locked). */
+static void
+wait_begin_locked (ShmSender * s)
+{
+  if (s->n_waiting++ == 0)
+    s->waiting_since = g_get_monotonic_time ();
+}
+
+static void
+wait_end_locked (ShmSender * s)
+{
+  if (--s->n_waiting == 0)
+    s->waiting_since = s->last_wait_warn = 0;
+}
+
 ShmSendResult
 shm_sender_wait_ready (ShmSender * s)
 {
   ShmSendResult ret = SHM_SEND_OK;
 
   g_mutex_lock (&s->lock);
+  wait_begin_locked (s);
   while (s->n_ready < s->min_ready && !g_atomic_int_get (&s->flushing)
       && !s->fatal && s->started)
     g_cond_wait (&s->cond, &s->lock);
+  wait_end_locked (s);
   if (s->fatal)
     ret = SHM_SEND_ERROR;
   else if (g_atomic_int_get (&s->flushing))
@@ -1392,9 +1468,11 @@ shm_sender_wait_hellos (ShmSender * s, guint min, guint unlocks,
   gboolean reached;
 
   g_mutex_lock (&s->lock);
+  wait_begin_locked (s);
   while (!(reached = count (data) >= min) && s->started && !s->fatal
       && s->unlocks == unlocks)
     g_cond_wait (&s->cond, &s->lock);
+  wait_end_locked (s);
   g_mutex_unlock (&s->lock);
   return reached;
 }
@@ -1566,7 +1644,7 @@ static guint64
 choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
     guint * n_inline)
 {
-  guint64 lanes = 0, live = 0, room, age, bit;
+  guint64 lanes = 0, live = 0, room, age, bit, skipped;
   gint lag;
 
   *n_inline = 0;
@@ -1585,15 +1663,22 @@ choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
   }
   room = shm_slots_lanes_with_room (slots, lanes, live,
       MAX (1, s->geo.n_slots - 2));
-  s->stats.frames_skipped += __builtin_popcountll (lanes & ~room);
+  skipped = lanes & ~room;
   lanes = room;
   live &= room;
   if (s->n_ready > 1 && live && shm_slots_count_free (slots) == 0) {
     lag = shm_slots_furthest_behind (slots, live, seq, &age);
     if (lag >= 0 && age >= s->geo.n_slots - 1) {
       lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
-      s->stats.frames_skipped++;
+      skipped |= G_GUINT64_CONSTANT (1) << lag;
     }
+  }
+  s->stats.frames_skipped += __builtin_popcountll (skipped);
+  for (GList * l = s->peers; l && skipped; l = l->next) {
+    ShmPeer *p = l->data;
+    if (p->state == PEER_READY && !p->frames_inline
+        && (skipped & (G_GUINT64_CONSTANT (1) << p->lane)))
+      p->missed++;
   }
   return lanes;
 }
@@ -1635,6 +1720,7 @@ send_inline_locked (ShmSender * s, const ShmRecord * record,
       continue;
     if (size && inline_behind_locked (s, p, size)) {
       s->stats.frames_skipped++;
+      p->missed++;
       continue;
     }
     p->lagging = FALSE;

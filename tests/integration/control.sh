@@ -101,6 +101,28 @@ ring-waiting-says-why)
   expect_gone
   ;;
 
+sender-waiting-says-why)
+  # A sender that waits for its first receiver says so after a few
+  # seconds, with the likely causes, on the unix socket and on the rings;
+  # the receiver that comes then gets every frame.
+  bg send "$peer" send --path "$P" --frames 30
+  wait_log send "Waiting for a receiver at unix:$P.sock for 3 s (0 ready): no receiver has connected yet (start shmsrc with the same path)."
+  bg recv "$peer" recv --path "$P" --expect 30 --not-live
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "bad=0 gaps=0"
+  expect_gone
+  bg send2 "$peer" send --path "$P" --frames 30 --control ring \
+    --sink-props "size=4194304"
+  wait_log send2 "Waiting for a receiver at ring for 3 s (0 ready): no receiver has claimed an in-band lane of the area yet"
+  expect_log send2 "its memory backend share=on)."
+  bg recv2 "$peer" recv --path "$P" --control ring --expect 30 --not-live
+  expect_rc recv2 0
+  expect_rc send2 0
+  expect_log recv2 "bad=0 gaps=0"
+  expect_gone
+  ;;
+
 ring-existing-file)
   # A QEMU backing file: used as it is, left in place, no longer marked as
   # an area once the sender stops.  The receiver starts first.

@@ -111,6 +111,27 @@ two-slots-held)
   expect_gone
   ;;
 
+slow-receiver-said)
+  # A live receiver whose downstream is far too slow misses frames: the
+  # sender skips it, and it sees the gaps; each side counts them and says
+  # so once, with the reason.
+  bg send "$peer" send --path "$P" --frames 90 --live --fps 60
+  bg recv "$peer" recv --path "$P" --allow-gaps --sleep-ms 300
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log send "misses frames"
+  expect_log send "it did not take them in time (too slow, or its downstream keeps them)"
+  expect_log recv "are missing"
+  expect_log recv "the sender skipped this receiver, which did not take its frames in time"
+  [ "$(grep -c "misses frames" "$T/send.log")" = 1 ] ||
+    fail "the sender said it more than once"
+  [ "$(grep -c "are missing" "$T/recv.log")" = 1 ] ||
+    fail "the receiver said it more than once"
+  missed=$(stat_of recv frames-missed)
+  [ -n "$missed" ] && [ "$missed" -gt 0 ] || fail "no frames-missed count"
+  expect_gone
+  ;;
+
 fakesink-eos)
   # gst-launch-1.0 pipelines as users type them; fakesink keeps its last
   # sample (enable-last-sample=true), the area has two slots.
