@@ -168,7 +168,9 @@ const GstShmPropTexts gst_shm_src_texts = {
       "vsock:CID:PORT or ring (default: unix:<path>.sock; ring for a PCI "
       "BAR)",
   "Post a \"stalled\" shm-peer message when the sender is silent this "
-      "long (ns)",
+      "long; on the in-band rings a sender whose heartbeat stops this long "
+      "is \"lost\", and a sender that does not answer the hello this long "
+      "is given up and looked for again (ns)",
   "Receive frames through a TCP/vsock connection when the sender's area "
       "is not the memory mapped here (FALSE: that is an error)",
   "Shared secret to prove to the sender, and that the sender must prove, "
