@@ -1189,6 +1189,30 @@ bad_token_bytes (GVariantDict * d)
   g_variant_dict_insert (d, "token_bytes", "u", 4096);
 }
 
+/* A sender that takes the hello and then says nothing: the receiver gives
+ * the handshake up after peer-timeout, says so, and connects again. */
+GST_START_TEST (test_src_sender_silent_handshake)
+{
+  FakeSender *f = fake_sender_new ("peer-timeout=1000000000");
+  GVariant *hello = peer_expect (f->p, SHM_MSG_HELLO);
+  gchar *msg;
+  Peer *again;
+
+  g_variant_unref (hello);
+  msg = wait_message (f->pipeline, GST_MESSAGE_WARNING, "The sender stopped "
+      "answering during the handshake");
+  fail_unless (strstr (msg, "it did not answer this receiver's hello in")
+      != NULL, "%s", msg);
+  g_free (msg);
+  again = peer_accept (f->listener);
+  hello = peer_expect (again, SHM_MSG_HELLO);
+  g_variant_unref (hello);
+  peer_free (again);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_src_bad_mmap)
 {
   struct
@@ -1570,6 +1594,7 @@ shm_suite (void)
   tcase_add_test (tc, test_src_huge_length);
   tcase_add_test (tc, test_src_truncated);
   tcase_add_test (tc, test_src_sender_closes_mid_handshake);
+  tcase_add_test (tc, test_src_sender_silent_handshake);
   tcase_add_test (tc, test_src_bad_mmap);
   tcase_add_test (tc, test_src_bad_caps);
   tcase_add_test (tc, test_src_caps_too_big);
