@@ -41,13 +41,14 @@ ring_sender_kills=${CRASH_RING:-1}
 # machine) may miss frames, marked DISCONT.  CRASH_NOT_LIVE=1 makes them
 # non-live (is-live=false), which must get every frame of every session,
 # from its first.
-qemu_at_once=${CRASH_QEMU_AT_ONCE:-0}
 recv_live=(--allow-gaps)
 gaps_re='gaps=[0-9]+'
 if [ "${CRASH_NOT_LIVE:-0}" = 1 ]; then
   recv_live=(--not-live)
   gaps_re='gaps=0'
 fi
+# qemu-file: the next sink at once, or once the receiver saw the first die
+qemu_at_once=${CRASH_QEMU_AT_ONCE:-0}
 
 # child NAME: the pid of NAME's process itself (not the timeout(1) around it)
 child() {
