@@ -17,6 +17,8 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 prefix=gst-shm-cleanup-$$-
+# (a test that fails leaves nothing in /dev/shm either)
+trap 'cleanup; rm -f /dev/shm/"$prefix"*' EXIT
 mkdir "$T/a" "$T/sock"
 chmod 700 "$T/a" "$T/sock"
 
