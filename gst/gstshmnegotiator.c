@@ -92,6 +92,203 @@ check_format_value (const GValue * v, GError ** error)
   return FALSE;
 }
 
+/* GStreamer's parser asserts (a critical warning) on a structure name
+ * that does not start with a letter: such caps are refused before it sees
+ * them.  Structures start at the beginning and after each ';' outside
+ * quotes; ANY, EMPTY and NONE start with letters too. */
+static gboolean
+check_structure_names (const gchar * str, GError ** error)
+{
+  gboolean quoted = FALSE, start = TRUE;
+
+  for (const gchar * c = str; *c; c++) {
+    if (quoted) {
+      if (*c == '\\' && c[1])
+        c++;
+      else if (*c == '"')
+        quoted = FALSE;
+      continue;
+    }
+    if (start) {
+      if (g_ascii_isspace (*c))
+        continue;
+      if (!g_ascii_isalpha (*c)) {
+        g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+            "caps \"%.200s\" have a structure name that does not start "
+            "with a letter", str);
+        return FALSE;
+      }
+      start = FALSE;
+    }
+    if (*c == '"')
+      quoted = TRUE;
+    else if (*c == ';')
+      start = TRUE;
+  }
+  return TRUE;
+}
+
+/* GStreamer's parser takes time exponential in the depth of brackets
+ * that do not close: every bracket outside quotes must close, at most
+ * MAX_NESTING deep (caps that describe video need two or three). */
+#define MAX_NESTING 8
+
+static gboolean
+check_nesting (const gchar * str, GError ** error)
+{
+  gchar open[MAX_NESTING];
+  gboolean quoted = FALSE;
+  guint depth = 0;
+
+  for (const gchar * c = str; *c; c++) {
+    const gchar *pair;
+
+    if (quoted) {
+      if (*c == '\\' && c[1])
+        c++;
+      else if (*c == '"')
+        quoted = FALSE;
+      continue;
+    }
+    if (*c == '"') {
+      quoted = TRUE;
+    } else if ((pair = strchr ("([{<", *c))) {
+      if (depth == MAX_NESTING)
+        goto refuse;
+      open[depth++] = ")]}>"[pair - "([{<"];
+    } else if (strchr (")]}>", *c)) {
+      if (depth == 0 || open[depth - 1] != *c)
+        goto refuse;
+      depth--;
+    }
+  }
+  if (depth == 0 && !quoted)
+    return TRUE;
+refuse:
+  g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+      "caps \"%.200s\" have brackets that do not match, or nest more than "
+      "%d deep", str, MAX_NESTING);
+  return FALSE;
+}
+
+/* ... and on a fraction whose numerator or denominator reads as -2^31
+ * (2^31 wraps to it): a number outside quotes must be within
+ * +-(2^31 - 1). */
+static gboolean
+check_numbers (const gchar * str, GError ** error)
+{
+  gboolean quoted = FALSE;
+
+  for (const gchar * c = str; *c; c++) {
+    if (quoted) {
+      if (*c == '\\' && c[1])
+        c++;
+      else if (*c == '"')
+        quoted = FALSE;
+      continue;
+    }
+    if (*c == '"')
+      quoted = TRUE;
+    else if (g_ascii_isdigit (*c) && (c == str
+            || !(g_ascii_isalnum (c[-1]) || c[-1] == '_' || c[-1] == '.'))) {
+      gchar *end;
+      guint64 v = g_ascii_strtoull (c, &end, 10);
+      if (v > G_MAXINT32) {
+        g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+            "caps \"%.200s\" have a number beyond %d", str, G_MAXINT32);
+        return FALSE;
+      }
+      c = end - 1;
+    }
+  }
+  return TRUE;
+}
+
+/* One bound of a range: an integer, a decimal number or a fraction. */
+static gboolean
+range_bound (const gchar * text, gdouble * v, gint64 * i, gboolean * integer)
+{
+  g_autofree gchar *t = g_strstrip (g_strdup (text));
+  const gchar *slash = strchr (t, '/');
+  gchar *end;
+
+  *integer = FALSE;
+  if (!*t)
+    return FALSE;
+  if (slash) {
+    gint64 num = g_ascii_strtoll (t, &end, 10), den;
+    if (end != slash)
+      return FALSE;
+    den = g_ascii_strtoll (slash + 1, &end, 10);
+    if (*end || den == 0)
+      return FALSE;
+    *v = (gdouble) num / (gdouble) den;
+    return TRUE;
+  }
+  *i = g_ascii_strtoll (t, &end, 10);
+  if (!*end) {
+    /* (GStreamer reads an integer range as 32-bit: a bound beyond wraps) */
+    if (*i < G_MININT32 || *i > G_MAXINT32)
+      return FALSE;
+    *integer = TRUE;
+    *v = (gdouble) * i;
+    return TRUE;
+  }
+  *v = g_ascii_strtod (t, &end);
+  return !*end;
+}
+
+/* GStreamer's parser also asserts on a range whose start is not below its
+ * end, or whose step does not divide both: every [a, b] or [a, b, step]
+ * outside quotes must be one it takes. */
+static gboolean
+check_ranges (const gchar * str, GError ** error)
+{
+  gboolean quoted = FALSE;
+
+  for (const gchar * c = str; *c; c++) {
+    g_autofree gchar *inner = NULL;
+    g_auto (GStrv) parts = NULL;
+    const gchar *close;
+    gdouble v[3];
+    gint64 iv[3];
+    gboolean integer[3], ok;
+    guint n;
+
+    if (quoted) {
+      if (*c == '\\' && c[1])
+        c++;
+      else if (*c == '"')
+        quoted = FALSE;
+      continue;
+    }
+    if (*c == '"')
+      quoted = TRUE;
+    if (*c != '[')
+      continue;
+    close = strchr (c, ']');
+    if (!close)
+      break;                    /* (check_nesting refused it) */
+    inner = g_strndup (c + 1, close - c - 1);
+    parts = g_strsplit (inner, ",", 4);
+    n = g_strv_length (parts);
+    ok = n == 2 || n == 3;
+    for (guint k = 0; ok && k < n; k++)
+      ok = range_bound (parts[k], &v[k], &iv[k], &integer[k]);
+    ok = ok && v[0] < v[1];
+    if (ok && n == 3)
+      ok = integer[0] && integer[1] && integer[2] && iv[2] > 0
+          && iv[0] % iv[2] == 0 && iv[1] % iv[2] == 0;
+    if (!ok) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "caps \"%.200s\" have an invalid range [%.100s]", str, inner);
+      return FALSE;
+    }
+    c = close;
+  }
+  return TRUE;
+}
+
 /**
  * gst_shm_negotiator_parse:
  * @stream: the caps describe a stream: they must be fixed, and raw video
@@ -113,6 +310,9 @@ gst_shm_negotiator_parse (const gchar * str, gboolean stream, GError ** error)
         GST_SHM_CAPS_MAX_BYTES);
     return NULL;
   }
+  if (!check_nesting (str, error) || !check_structure_names (str, error)
+      || !check_ranges (str, error) || !check_numbers (str, error))
+    return NULL;
   caps = gst_caps_from_string (str);
   if (!caps) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
@@ -162,7 +362,8 @@ gst_shm_negotiator_parse (const gchar * str, gboolean stream, GError ** error)
       return NULL;
     }
     if (gst_structure_has_name (gst_caps_get_structure (caps, 0),
-            "video/x-raw") && !gst_video_info_from_caps (&info, caps)) {
+            "video/x-raw") && (!gst_video_info_from_caps (&info, caps)
+            || GST_VIDEO_INFO_SIZE (&info) == 0)) {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
           "raw video caps \"%.200s\" do not describe a frame", str);
       return NULL;

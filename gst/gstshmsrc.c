@@ -147,6 +147,9 @@ struct _GstShmSrc
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
   guint64 ts_session;           /* the session the timestamp state is of */
+  /* not live: the segment of this session's frames, and the running time
+   * where the frames so far end */
+  GstClockTime seg_start, seg_base, seg_end_running;
   gpointer ts_clock;            /* (identity only) the clock last seen */
   gboolean ts_monotonic;        /* it is CLOCK_MONOTONIC */
   gboolean have_mono_offset;
@@ -335,6 +338,7 @@ gst_shm_src_start (GstBaseSrc * bsrc)
     return FALSE;
   self->need_segment = TRUE;
   self->ts_session = 0;
+  self->seg_start = self->seg_base = self->seg_end_running = 0;
   self->receiver = new_receiver (self, path, control, bar);
   shm_receiver_start (self->receiver);
   return TRUE;
@@ -673,14 +677,29 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f,
   } else {
     GST_BUFFER_PTS (buf) = r->pts;
     GST_BUFFER_DTS (buf) = r->dts;
+    /* another sender's timestamps start afresh: a segment of their own,
+     * whose running time goes on from where the last one's frames ended */
+    if (session != self->ts_session) {
+      if (self->ts_session)
+        self->need_segment = TRUE;
+      self->ts_session = session;
+    }
     if (self->need_segment && GST_CLOCK_TIME_IS_VALID (r->pts)) {
       GstSegment seg;
       gst_segment_init (&seg, GST_FORMAT_TIME);
       seg.start = seg.time = seg.position = r->pts;
+      seg.base = self->seg_end_running;
+      self->seg_start = r->pts;
+      self->seg_base = seg.base;
       gst_base_src_new_segment (GST_BASE_SRC (self), &seg);
+      self->need_segment = FALSE;
+    }
+    if (GST_CLOCK_TIME_IS_VALID (r->pts) && r->pts >= self->seg_start) {
+      GstClockTime end = r->pts - self->seg_start + self->seg_base
+          + (GST_CLOCK_TIME_IS_VALID (r->duration) ? r->duration : 0);
+      self->seg_end_running = MAX (self->seg_end_running, end);
     }
   }
-  self->need_segment = FALSE;
   GST_BUFFER_DURATION (buf) = r->duration;
   GST_BUFFER_OFFSET (buf) = r->buffer_offset;
   GST_BUFFER_OFFSET_END (buf) = r->buffer_offset_end;
@@ -753,6 +772,7 @@ gst_shm_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       case SHM_RECV_CAPS:
         if (!set_caps (self, caps))
           ret = GST_FLOW_NOT_NEGOTIATED;
+        gst_caps_unref (caps);
         break;
       case SHM_RECV_EOS:
         GST_INFO_OBJECT (self, "EOS from the sender");

@@ -1317,6 +1317,20 @@ typedef enum
 #define AGAIN (-1)
 #define WAIT (-2)
 
+/* Whether the area still holds @s's session (a sink that sets the same
+ * memory up again, as after its predecessor was killed, replaces it in
+ * place); when not, @s is dead from now on. */
+static gboolean
+session_current (ShmRxSession * s)
+{
+  guint64 id;
+
+  if (shm_area_peek_session (s->area, &id) && id == s->geo.session_id)
+    return TRUE;
+  g_atomic_int_set (&s->dead, 1);
+  return FALSE;
+}
+
 /* With the lock: the oldest record of the current session (not consumed:
  * shm_take_pop_locked does), copied out once and decoded.  @pending: the
  * records waiting, this one included. */
@@ -1335,11 +1349,20 @@ peek_locked (ShmReceiver * rx, ShmRecord * rec, InlineItem ** item,
   }
   if (!s || !s->area || g_atomic_int_get (&s->dead))
     return TAKE_NONE;
-  if (!shm_chan_rx_pending (&s->chan, pending, error))
+  if (!shm_chan_rx_pending (&s->chan, pending, error)) {
+    /* (a new sink set the same memory up again: not an error of this
+     * session's sender, which is gone; the control thread says "lost") */
+    if (!session_current (s)) {
+      g_clear_error (error);
+      return TAKE_NONE;
+    }
     return TAKE_ERROR;
+  }
   if (*pending == 0)
     return TAKE_NONE;
   shm_chan_rx_peek (&s->chan, bytes);
+  if (!session_current (s))
+    return TAKE_NONE;
   return shm_record_decode (bytes, rec, error) ? TAKE_RECORD : TAKE_ERROR;
 }
 
@@ -1789,8 +1812,8 @@ say_missed (ShmReceiver * rx, guint what)
 /**
  * shm_receiver_next:
  * @frame: (out): with SHM_RECV_FRAME, the frame (shm_rx_frame_free())
- * @caps: (out): with SHM_RECV_CAPS, the element's handle of the caps of the
- *   frames that follow (the engine keeps it)
+ * @caps: (out) (transfer full): with SHM_RECV_CAPS, the element's handle of
+ *   the caps of the frames that follow (the caller frees it)
  *
  * Streaming thread: waits for the next frame of the channel (or of the
  * connection, inline), itself: the sender wakes this thread directly.

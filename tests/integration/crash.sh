@@ -37,18 +37,18 @@ budget=${CRASH_SECONDS:-30}
 # The ring case's sender-kill rounds need a receiver that detects a dead
 # sender through the area's heartbeat (there is no connection to close).
 ring_sender_kills=${CRASH_RING:-1}
-# Receivers are live (shmsrc's default): one that falls behind (a busy
-# machine) may miss frames, marked DISCONT.  CRASH_NOT_LIVE=1 makes them
-# non-live (is-live=false), which must get every frame of every session,
-# from its first.
+# Receivers are non-live (is-live=false): they must get every frame of
+# every session, from its first.  CRASH_NOT_LIVE=0 makes them live
+# (shmsrc's default), where one that falls behind (a busy machine) may miss
+# frames, marked DISCONT.
 recv_live=(--allow-gaps)
 gaps_re='gaps=[0-9]+'
-if [ "${CRASH_NOT_LIVE:-0}" = 1 ]; then
+if [ "${CRASH_NOT_LIVE:-1}" = 1 ]; then
   recv_live=(--not-live)
   gaps_re='gaps=0'
 fi
 # qemu-file: the next sink at once, or once the receiver saw the first die
-qemu_at_once=${CRASH_QEMU_AT_ONCE:-0}
+qemu_at_once=${CRASH_QEMU_AT_ONCE:-1}
 
 # child NAME: the pid of NAME's process itself (not the timeout(1) around it)
 child() {

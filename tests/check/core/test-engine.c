@@ -468,7 +468,7 @@ consume (gpointer data)
       case SHM_RECV_CAPS:
         c->caps++;
         g_free (c->caps_seen);
-        c->caps_seen = g_strdup (caps);
+        c->caps_seen = caps;
         break;
       case SHM_RECV_EOS:
         c->eos = TRUE;
