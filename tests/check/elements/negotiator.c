@@ -146,6 +146,53 @@ GST_START_TEST (test_bounds)
   g_clear_error (&err);
   g_string_free (s, TRUE);
 
+  /* what fuzz-caps found GStreamer's parser to assert or stall on: each
+   * refused first, with its reason; valid neighbours still pass */
+  {
+    struct
+    {
+      const gchar *caps;
+      gboolean stream;
+      const gchar *text;
+    } cases[] = {
+      {"video/x-raw; 3abc", FALSE, "structure name that does not start "
+            "with a letter"},
+      {"1video", FALSE, "structure name that does not start with a letter"},
+      {"video/x-raw, w=(int)[ 5, 5 ]", FALSE, "invalid range [ 5, 5 ]"},
+      {"video/x-raw, w=(int)[ 2, 9, 3 ]", FALSE, "invalid range"},
+      {"video/x-raw, w=(int)[ 1, 4094096096 ]", FALSE, "invalid range"},
+      {"video/x-raw, f=(fraction)[ 1/2, 1/3 ]", FALSE, "invalid range"},
+      {"video/x-raw, f=(double)[ 2.0, 1.0 ]", FALSE, "invalid range"},
+      {"video/x-raw, f=(fraction)-2147483648/1", FALSE, "beyond 2147483647"},
+      {"video/x-raw, f=(fraction)1/2147483648", FALSE, "beyond 2147483647"},
+      {"image/jpeg, width=[ine/jpeg, width=[ine/jpeg, width=[int)640", FALSE,
+          "brackets that do not match"},
+      {"video/x-raw, a=<<<<<<<<<1>>>>>>>>>", FALSE, "nest more than 8 deep"},
+      {"video/x-raw, format=BGRx, width=64, height=0", TRUE,
+          "do not describe a frame"},
+    };
+    const gchar *good[] = {
+      "video/x-raw, format=(string){ BGRx, NV12 }, width=(int)[ 1, 4096 ], "
+          "height=(int)[ 1, 4096, 1 ], framerate=(fraction)[ 0/1, "
+          "2147483647/1 ]",
+      "video/x-raw, format=BGRx, width=64, height=48, s=\"[ 5, 5 ; 3x\"",
+      "video/x-raw, colorimetry=bt709, f=-5, d=1.5",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+      fail_if (gst_shm_negotiator_parse (cases[i].caps, cases[i].stream,
+              &err), "%s", cases[i].caps);
+      fail_unless (strstr (err->message, cases[i].text), "%s: %s",
+          cases[i].caps, err->message);
+      g_clear_error (&err);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS (good); i++) {
+      caps = gst_shm_negotiator_parse (good[i], FALSE, &err);
+      fail_unless (caps != NULL, "%s: %s", good[i], err ? err->message : "");
+      gst_caps_unref (caps);
+    }
+  }
+
   /* unknown formats, alone and in lists */
   fail_if (gst_shm_negotiator_parse ("video/x-raw,format=NOPE", FALSE, &err));
   fail_unless (strstr (err->message, "unknown video format \"NOPE\""));
