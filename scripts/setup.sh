@@ -17,6 +17,8 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-x
   util-linux procps coreutils python3
+  # memory checks (tests/valgrind)
+  valgrind
   # tests in QEMU guests (tests/vm)
   qemu-system-x86 busybox-static xz-utils cpio
   # the ximagesrc test
