@@ -734,6 +734,40 @@ forged_reply (gboolean echo)
   stop_pipeline (pipeline);
 }
 
+/* A receiver that floods the sink with messages, and one that sends the
+ * handshake's messages out of order: neither stops it for an honest
+ * receiver. */
+GST_START_TEST (test_sink_flood_and_reorder)
+{
+  GstElement *pipeline = start_sender (NULL);
+  Peer *flood = peer_connect (sock_path), *reorder;
+  GVariant *err;
+  GVariantDict d;
+  gchar *msg;
+
+  peer_send (flood, SHM_MSG_HELLO, hello_body (2, NULL));
+  for (guint i = 0; i < 20000; i++)
+    peer_send (flood, i % 2 ? SHM_MSG_PING : 200, NULL);
+
+  reorder = peer_connect (sock_path);
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "session", "t", (guint64) 1);
+  g_variant_dict_insert (&d, "inline", "b", TRUE);
+  peer_send (reorder, SHM_MSG_MMAP_REPLY, g_variant_dict_end (&d));
+  err = peer_expect (reorder, SHM_MSG_ERROR);
+  fail_unless_equals_string (shm_msg_get_text (err, "code"), "protocol");
+  g_variant_unref (err);
+  msg = wait_message (pipeline, GST_MESSAGE_ELEMENT, "event=refused");
+  g_free (msg);
+
+  still_serving (pipeline);
+  peer_free (flood);
+  peer_free (reorder);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_sink_forged_token)
 {
   forged_reply (FALSE);
@@ -1442,6 +1476,78 @@ GST_START_TEST (test_src_bad_frames)
 
 GST_END_TEST;
 
+/* The sender rewrites the area's geometry after the handshake: the
+ * receiver goes by the geometry it checked then (a frame beyond it is an
+ * error, a frame within it goes through). */
+GST_START_TEST (test_src_geometry_changed)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  GstElement *src = gst_bin_get_by_name (GST_BIN (f->pipeline), "src");
+  guint8 *hdr;
+  guint64 pushed = 0;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  ShmRecord r;
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, CAPS_64x48);
+  hdr = shm_area_get_data (f->area);
+  /* 64 slots of 1 GiB, says the header now */
+  hdr[80] = 64;
+  memset (hdr + 72, 0, 8);
+  hdr[72 + 3] = 0x40;
+  frame_record (&r, 0, 64 * 48 * 4, 256);
+  fake_sender_publish (f, &r);
+  while (pushed == 0) {
+    GstStructure *st;
+    fail_unless (g_get_monotonic_time () < end, "the frame was not pushed");
+    g_usleep (10000);
+    g_object_get (src, "stats", &st, NULL);
+    gst_structure_get_uint64 (st, "frames-pushed", &pushed);
+    gst_structure_free (st);
+  }
+  frame_record (&r, 9, 64 * 48 * 4, 256);
+  r.seq = 1;
+  fake_sender_publish (f, &r);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, "frame in slot 9 of 4");
+  g_free (msg);
+  gst_object_unref (src);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
+/* A second mmap hello mid-stream with another session id than the area
+ * holds: a clear error, nothing read from a session that is not there. */
+GST_START_TEST (test_src_session_swapped)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  ShmRecord r;
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, CAPS_64x48);
+  frame_record (&r, 0, 64 * 48 * 4, 256);
+  fake_sender_publish (f, &r);
+  {
+    ShmMmapInfo m = { 0, };
+    m.version = SHM_PROTO_VERSION;
+    m.geo = f->geo;
+    m.geo.session_id = 43;
+    m.file = f->fake_area;
+    m.token_bytes = 16;
+    m.token_index = f->geo.token_offset;
+    m.lane_gen = 2;
+    peer_send (f->p, SHM_MSG_MMAP, shm_mmap_encode (&m));
+  }
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, "holds session "
+      "000000000000002a, the sender announced 000000000000002b");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_src_frame_before_ready)
 {
   FakeSender *f = fake_sender_new (NULL);
@@ -1587,6 +1693,7 @@ shm_suite (void)
   tcase_add_test (tc, test_sink_forged_token);
   tcase_add_test (tc, test_sink_echoed_token);
   tcase_add_test (tc, test_sink_release_not_held);
+  tcase_add_test (tc, test_sink_flood_and_reorder);
   tcase_add_test (tc, test_sink_receiver_never_releases);
   tcase_add_test (tc, test_sink_receiver_timeout);
   tcase_add_test (tc, test_sink_receiver_leaves);
@@ -1601,6 +1708,8 @@ shm_suite (void)
   tcase_add_test (tc, test_src_dmabuf_caps);
   tcase_add_test (tc, test_src_bad_frames);
   tcase_add_test (tc, test_src_frame_before_ready);
+  tcase_add_test (tc, test_src_geometry_changed);
+  tcase_add_test (tc, test_src_session_swapped);
   tcase_add_test (tc, test_src_ring_index_beyond);
   tcase_add_test (tc, test_sink_ring_index_beyond);
   tcase_add_test (tc, test_sink_caps_query_flush);
