@@ -78,10 +78,11 @@ def main():
            ""]
     for element, source, typename, parents in ELEMENTS:
         text = open(os.path.join(SRC, source)).read()
-        comments = dict(doc_comments(text))
-        section = comments["SECTION:element-" + element]
         # the properties both elements have (gstshmutil.c), then its own
         common = open(os.path.join(SRC, "gstshmutil.c")).read()
+        comments = dict(doc_comments(common))
+        comments.update(doc_comments(text))
+        section = comments["SECTION:element-" + element]
         own = re.findall(r'g_param_spec_\w+ \("([\w-]+)"', common + text)
         props = inspect_properties(element)
         out += ["## " + element, "", gtkdoc_to_md(section), "",

@@ -68,6 +68,7 @@
 #include "gstshmelements.h"
 #include "gstshmpool.h"
 #include "gstshmnegotiator.h"
+#include "gstshmtime.h"
 #include "gstshmutil.h"
 #include "shmsender.h"
 
@@ -163,34 +164,6 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
  * that sleeps is woken with a futex when both sides run on one kernel, a
  * doorbell message over the connection otherwise, and in ring mode (no
  * interrupts) it looks along the frame clock.
- */
-/**
- * GstShmSink:inline-fallback:
- *
- * When a receiver connected over TCP or vsock does not map the same
- * memory (the token check fails: it runs on another machine), send it the
- * bytes of each frame through the connection instead, with a warning on
- * the bus (stats: frames-inline).  Such a connection holds at most two
- * frames: a non-live receiver (is-live=false) paces the sender as it
- * does in shared memory (a wait of at most #GstShmSink:slot-timeout for
- * room, then frames skipped until it catches up); a live one that is
- * behind misses frames (frames-skipped).  When FALSE,
- * the failed check is an error for that receiver (and a warning here), as
- * it always is over a unix socket or the in-band rings.
- */
-/**
- * GstShmSink:secret:
- *
- * Frames inline let whoever connects read every frame: the token proves
- * shared memory, not identity.  So over a TCP listener that is not a
- * loopback address (tcp:0.0.0.0:PORT, a host's own address), or over
- * vsock, frames go inline only to a receiver that proves this secret,
- * and without a secret such a receiver is refused with an error that
- * says so.  When set, it is required over loopback too.  Each side sends
- * a random challenge in its hello and answers the other's with an
- * HMAC-SHA256 keyed by the secret (docs/protocol.md, "Access"): the
- * secret itself never travels.  Receivers that map the area (the token
- * check passes) need no secret.  Write-only.
  */
 /**
  * GstShmSink:stats:
@@ -536,41 +509,13 @@ gst_shm_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
   return TRUE;
 }
 
-static void
-record_times (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
-{
-  GstElement *element = GST_ELEMENT (self);
-  GstClockTime base_time = GST_CLOCK_TIME_NONE, latency;
-  GstClockTimeDiff diff = 0;
-  gboolean have_clock;
-
-  GST_OBJECT_LOCK (self);
-  have_clock = GST_ELEMENT_CLOCK (element) != NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (have_clock) {
-    base_time = gst_element_get_base_time (element);
-    diff = gst_shm_clock_diff (element, self->uses_monotonic);
-  }
-  latency = gst_base_sink_get_latency (GST_BASE_SINK (self));
-  r->pts = gst_shm_time_to_wire (GST_BUFFER_PTS (buf));
-  r->dts = gst_shm_time_to_wire (GST_BUFFER_DTS (buf));
-  r->duration = gst_shm_time_to_wire (GST_BUFFER_DURATION (buf));
-  r->mono_pts = gst_shm_to_monotonic (&GST_BASE_SINK (self)->segment,
-      GST_BUFFER_PTS (buf), base_time, latency, diff);
-  r->mono_dts = gst_shm_to_monotonic (&GST_BASE_SINK (self)->segment,
-      GST_BUFFER_DTS (buf), base_time, latency, diff);
-  r->buffer_offset = GST_BUFFER_OFFSET (buf);
-  r->buffer_offset_end = GST_BUFFER_OFFSET_END (buf);
-  r->buffer_flags = gst_shm_flags_to_wire (GST_BUFFER_FLAGS (buf));
-}
-
 /* The frame's description, but for what the engine fills in. */
 static void
 describe (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
 {
   GstVideoMeta *vmeta;
 
-  record_times (self, buf, r);
+  gst_shm_times_record (GST_BASE_SINK (self), self->uses_monotonic, buf, r);
   if (!self->is_video)
     return;
   vmeta = gst_buffer_get_video_meta (buf);

@@ -63,6 +63,7 @@
 #include "gstshmelements.h"
 #include "gstshmnegotiator.h"
 #include "gstshmpool.h"
+#include "gstshmtime.h"
 #include "gstshmutil.h"
 #include "shmaddress.h"
 #include "shmcopy.h"
@@ -143,18 +144,9 @@ struct _GstShmSrc
   gboolean downstream_meta;
   GstBufferPool *copy_pool;
   GstShmSrcReadMode started_read_mode;  /* read-mode (set in READY) */
-  gboolean need_segment;
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
-  guint64 ts_session;           /* the session the timestamp state is of */
-  /* not live: the segment of this session's frames, and the running time
-   * where the frames so far end */
-  GstClockTime seg_start, seg_base, seg_end_running;
-  gpointer ts_clock;            /* (identity only) the clock last seen */
-  gboolean ts_monotonic;        /* it is CLOCK_MONOTONIC */
-  gboolean have_mono_offset;
-  gint64 mono_offset;           /* receiver minus sender CLOCK_MONOTONIC */
-  GstClockTime last_pts, last_dts;
+  GstShmTimes times;
 };
 
 #define gst_shm_src_parent_class parent_class
@@ -186,27 +178,6 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
  * sleeps on a futex the sender wakes, across kernels the sender's doorbell
  * message wakes it, and with ring (no interrupts) it sleeps until just
  * before the next frame is due and then looks every 50 microseconds.
- */
-/**
- * GstShmSrc:inline-fallback:
- *
- * Over a TCP or vsock control connection, when this receiver cannot map
- * the sender's area (the token check fails: the sender runs on another
- * machine), ask for the frames inline over the connection instead, with
- * a warning on the bus (stats: frames-inline).  A non-live receiver
- * (is-live=false) reads no more than two such frames ahead of its
- * downstream, so that a slow downstream slows the sender down instead of
- * filling memory.  When FALSE, that is an error, as it always is over a
- * unix socket or the in-band rings.
- */
-/**
- * GstShmSrc:secret:
- *
- * The secret to prove to a sender that gives frames inline only to
- * receivers that know it (see shmsink's secret); with it, this receiver
- * also takes frames inline only from a sender that proves the same
- * secret, and fails with an error naming the sender otherwise.  The
- * secret itself never travels.  Write-only.
  */
 /**
  * GstShmSrc:stats:
@@ -336,9 +307,7 @@ gst_shm_src_start (GstBaseSrc * bsrc)
           &gst_shm_src_texts, &path, &control, &bar)
       || !check_control (self, control))
     return FALSE;
-  self->need_segment = TRUE;
-  self->ts_session = 0;
-  self->seg_start = self->seg_base = self->seg_end_running = 0;
+  gst_shm_times_reset (&self->times);
   self->receiver = new_receiver (self, path, control, bar);
   shm_receiver_start (self->receiver);
   return TRUE;
@@ -595,76 +564,6 @@ frame_to_buffer (GstShmSrc * self, ShmRxFrame * f, gboolean * copied)
   return buf;
 }
 
-/* The sender's due time on CLOCK_MONOTONIC, as running time here.  Frames
- * due before this pipeline started playing (the backlog of a sender that
- * waited for this receiver) get running times from 0 up, one nanosecond
- * apart; the frames after them keep their exact times. */
-static GstClockTime
-from_monotonic (GstShmSrc * self, guint64 mono, GstClockTime base_time,
-    GstClockTimeDiff diff, gboolean increasing, GstClockTime * last)
-{
-  gint64 t;
-  GstClockTime rt;
-  gboolean early;
-
-  if (mono == G_MAXUINT64 || !GST_CLOCK_TIME_IS_VALID (base_time))
-    return GST_CLOCK_TIME_NONE;
-  t = (gint64) mono + self->mono_offset - diff;
-  early = t <= (gint64) base_time;
-  rt = early ? 0 : (GstClockTime) (t - base_time);
-  /* DTS never go back.  PTS may (reordered frames of an encoded stream),
-   * except those of frames from before our base time, which would all be
-   * 0 otherwise. */
-  if ((increasing || early) && GST_CLOCK_TIME_IS_VALID (*last) && rt <= *last)
-    rt = *last + 1;
-  if (!GST_CLOCK_TIME_IS_VALID (*last) || rt > *last)
-    *last = rt;
-  return rt;
-}
-
-static void
-set_live_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f,
-    guint64 session)
-{
-  GstClockTime base_time = GST_CLOCK_TIME_NONE;
-  GstClockTimeDiff diff = 0;
-  GstClock *clock;
-
-  /* (one lock for the clock and the base time) */
-  GST_OBJECT_LOCK (self);
-  clock = GST_ELEMENT_CLOCK (self) ? gst_object_ref (GST_ELEMENT_CLOCK (self))
-      : NULL;
-  if (clock)
-    base_time = GST_ELEMENT_CAST (self)->base_time;
-  GST_OBJECT_UNLOCK (self);
-  if (clock) {
-    /* (asked once per clock: it is a property lookup) */
-    if ((gpointer) clock != self->ts_clock) {
-      self->ts_clock = clock;
-      self->ts_monotonic = gst_shm_clock_is_monotonic (clock);
-    }
-    if (!self->ts_monotonic)
-      diff = gst_shm_clock_diff (GST_ELEMENT (self), FALSE);
-    gst_object_unref (clock);
-  }
-  if (session != self->ts_session) {
-    self->ts_session = session;
-    self->have_mono_offset = FALSE;
-    self->mono_offset = 0;
-    self->last_pts = self->last_dts = GST_CLOCK_TIME_NONE;
-  }
-  if (!f->same_boot && !self->have_mono_offset) {
-    /* another kernel's CLOCK_MONOTONIC: align on this first frame */
-    self->mono_offset = g_get_monotonic_time () * 1000 - (gint64)
-        f->record.send_time;
-    self->have_mono_offset = TRUE;
-  }
-  GST_BUFFER_PTS (buf) = from_monotonic (self, f->record.mono_pts, base_time,
-      diff, FALSE, &self->last_pts);
-  GST_BUFFER_DTS (buf) = from_monotonic (self, f->record.mono_dts, base_time,
-      diff, TRUE, &self->last_dts);
-}
-
 /* (@f's session may be gone: @session is its id) */
 static void
 set_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f,
@@ -672,33 +571,16 @@ set_timestamps (GstShmSrc * self, GstBuffer * buf, const ShmRxFrame * f,
 {
   const ShmRecord *r = &f->record;
 
+  GstSegment seg;
+
   if (gst_base_src_is_live (GST_BASE_SRC (self))) {
-    set_live_timestamps (self, buf, f, session);
+    gst_shm_times_live (&self->times, GST_ELEMENT (self), buf, r,
+        f->same_boot, session);
   } else {
     GST_BUFFER_PTS (buf) = r->pts;
     GST_BUFFER_DTS (buf) = r->dts;
-    /* another sender's timestamps start afresh: a segment of their own,
-     * whose running time goes on from where the last one's frames ended */
-    if (session != self->ts_session) {
-      if (self->ts_session)
-        self->need_segment = TRUE;
-      self->ts_session = session;
-    }
-    if (self->need_segment && GST_CLOCK_TIME_IS_VALID (r->pts)) {
-      GstSegment seg;
-      gst_segment_init (&seg, GST_FORMAT_TIME);
-      seg.start = seg.time = seg.position = r->pts;
-      seg.base = self->seg_end_running;
-      self->seg_start = r->pts;
-      self->seg_base = seg.base;
+    if (gst_shm_times_segment (&self->times, r, session, &seg))
       gst_base_src_new_segment (GST_BASE_SRC (self), &seg);
-      self->need_segment = FALSE;
-    }
-    if (GST_CLOCK_TIME_IS_VALID (r->pts) && r->pts >= self->seg_start) {
-      GstClockTime end = r->pts - self->seg_start + self->seg_base
-          + (GST_CLOCK_TIME_IS_VALID (r->duration) ? r->duration : 0);
-      self->seg_end_running = MAX (self->seg_end_running, end);
-    }
   }
   GST_BUFFER_DURATION (buf) = r->duration;
   GST_BUFFER_OFFSET (buf) = r->buffer_offset;

@@ -135,6 +135,58 @@ default_control (const gchar * path, ShmBarKind kind)
 
 /* --- the properties both elements have ------------------------------------ */
 
+/* The longer documentation of the properties both elements have, each
+ * element's (docs/gen-elements.py reads these with the elements'). */
+/**
+ * GstShmSink:inline-fallback:
+ *
+ * When a receiver connected over TCP or vsock does not map the same
+ * memory (the token check fails: it runs on another machine), send it the
+ * bytes of each frame through the connection instead, with a warning on
+ * the bus (stats: frames-inline).  Such a connection holds at most two
+ * frames: a non-live receiver (is-live=false) paces the sender as it
+ * does in shared memory (a wait of at most #GstShmSink:slot-timeout for
+ * room, then frames skipped until it catches up); a live one that is
+ * behind misses frames (frames-skipped).  When FALSE,
+ * the failed check is an error for that receiver (and a warning here), as
+ * it always is over a unix socket or the in-band rings.
+ */
+/**
+ * GstShmSink:secret:
+ *
+ * Frames inline let whoever connects read every frame: the token proves
+ * shared memory, not identity.  So over a TCP listener that is not a
+ * loopback address (tcp:0.0.0.0:PORT, a host's own address), or over
+ * vsock, frames go inline only to a receiver that proves this secret,
+ * and without a secret such a receiver is refused with an error that
+ * says so.  When set, it is required over loopback too.  Each side sends
+ * a random challenge in its hello and answers the other's with an
+ * HMAC-SHA256 keyed by the secret (docs/protocol.md, "Access"): the
+ * secret itself never travels.  Receivers that map the area (the token
+ * check passes) need no secret.  Write-only.
+ */
+/**
+ * GstShmSrc:inline-fallback:
+ *
+ * Over a TCP or vsock control connection, when this receiver cannot map
+ * the sender's area (the token check fails: the sender runs on another
+ * machine), ask for the frames inline over the connection instead, with
+ * a warning on the bus (stats: frames-inline).  A non-live receiver
+ * (is-live=false) reads no more than two such frames ahead of its
+ * downstream, so that a slow downstream slows the sender down instead of
+ * filling memory.  When FALSE, that is an error, as it always is over a
+ * unix socket or the in-band rings.
+ */
+/**
+ * GstShmSrc:secret:
+ *
+ * The secret to prove to a sender that gives frames inline only to
+ * receivers that know it (see shmsink's secret); with it, this receiver
+ * also takes frames inline only from a sender that proves the same
+ * secret, and fails with an error naming the sender otherwise.  The
+ * secret itself never travels.  Write-only.
+ */
+
 #define DEFAULT_PEER_TIMEOUT (5 * GST_SECOND)
 
 /* How shmsink and shmsrc word the properties they share (each element's
