@@ -639,6 +639,83 @@ shm_area_create (const gchar * path, guint64 size, guint mode,
       error);
 }
 
+/* Opens @file for a sink: creates it (only the owner may open it until
+ * its group and mode are set), or opens the existing one. */
+static int
+sink_open (const gchar * file, const gchar * path, guint mode, gint64 gid,
+    ShmOpenFlags flags, gboolean * is_new, GError ** error)
+{
+  int oflags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
+  int fd, err;
+
+  *is_new = !(flags & SHM_OPEN_NO_CREATE);
+  if (!*is_new) {
+    fd = open (file, oflags);
+  } else {
+    fd = open (file, oflags | O_CREAT | O_EXCL, mode & 0700);
+    if (fd < 0 && errno == EEXIST) {
+      *is_new = FALSE;
+      fd = open (file, oflags);
+    }
+  }
+  if (fd >= 0)
+    return fd;
+  err = errno;
+  if (!*is_new && (err == EACCES || err == EPERM)
+      && explain_owner (file, path, mode, gid, error))
+    return -1;
+  set_errno_error (error, err, *is_new ? "create" : "open", path);
+  return -1;
+}
+
+/* A file the sink just created: its group, its mode (not the umask's),
+ * and its blocks (a sparse file on a full tmpfs turns into SIGBUS later).
+ * On failure the file is removed and @fd closed. */
+static gboolean
+sink_set_up_new (int fd, const gchar * file, const gchar * path, guint64 size,
+    guint mode, gint64 gid, GError ** error)
+{
+  int err = 0;
+
+  if (gid >= 0 && fchown (fd, (uid_t) - 1, (gid_t) gid) < 0)
+    err = errno;
+  else if (fchmod (fd, mode & 0777) < 0)
+    err = errno;
+  else
+    err = posix_fallocate (fd, 0, size);
+  if (err == 0)
+    return TRUE;
+  unlink (file);
+  close (fd);
+  if (err == ENOSPC) {
+    g_autofree gchar *dir = g_path_get_dirname (path);
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_NO_SPACE,
+        "Could not allocate %" G_GUINT64_FORMAT " bytes for \"%s\": no space "
+        "left in \"%s\"", size, path, dir);
+  } else if (gid >= 0 && err == EPERM) {
+    g_autofree gchar *which = shm_describe_group ((gid_t) gid);
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
+        "Could not give \"%s\" to %s: %s", path, which, g_strerror (err));
+  } else {
+    set_errno_error (error, err, "allocate", path);
+  }
+  return FALSE;
+}
+
+/* The lock that says a sink runs on the file. */
+static gboolean
+sink_lock (int fd, const gchar * path, GError ** error)
+{
+  if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+    return TRUE;
+  if (errno == EWOULDBLOCK)
+    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BUSY,
+        "Another shmsink owns \"%s\"", path);
+  else
+    set_errno_error (error, errno, "lock", path);
+  return FALSE;
+}
+
 /**
  * shm_area_create_full:
  * @size: the size of a file that has to be created
@@ -661,12 +738,11 @@ shm_area_create_full (const gchar * path, guint64 size, guint mode,
     gint64 gid, ShmOpenFlags flags, gboolean * created, gchar ** warning,
     GError ** error)
 {
-  int oflags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
-  gboolean is_new = TRUE;
+  gboolean is_new;
   g_autofree gchar *file = NULL;
   ShmArea *area;
   struct stat st;
-  int fd, err;
+  int fd;
 
   if (flags & SHM_OPEN_ALLOW_SYMLINK)
     file = resolve_links (path, error);
@@ -674,41 +750,13 @@ shm_area_create_full (const gchar * path, guint64 size, guint mode,
     file = g_strdup (path);
   if (!file)
     return NULL;
-
-  if (flags & SHM_OPEN_NO_CREATE) {
-    is_new = FALSE;
-    fd = open (file, oflags);
-  } else {
-    /* only the owner until the group and mode are set */
-    fd = open (file, oflags | O_CREAT | O_EXCL, mode & 0700);
-    if (fd < 0 && errno == EEXIST) {
-      is_new = FALSE;
-      fd = open (file, oflags);
-    }
-  }
-  if (fd < 0) {
-    err = errno;
-    if (!is_new && (err == EACCES || err == EPERM)
-        && explain_owner (file, path, mode, gid, error))
-      return NULL;
-    set_errno_error (error, err, is_new ? "create" : "open", path);
+  fd = sink_open (file, path, mode, gid, flags, &is_new, error);
+  if (fd < 0)
     return NULL;
-  }
 
   if (is_new) {
-    if (gid >= 0 && fchown (fd, (uid_t) - 1, (gid_t) gid) < 0) {
-      err = errno;
-      goto create_failed;
-    }
-    /* The umask must not decide who may read frames. */
-    if (fchmod (fd, mode & 0777) < 0) {
-      err = errno;
-      goto create_failed;
-    }
-    /* A sparse file on a full tmpfs turns into SIGBUS later: allocate. */
-    err = posix_fallocate (fd, 0, size);
-    if (err != 0)
-      goto create_failed;
+    if (!sink_set_up_new (fd, file, path, size, mode, gid, error))
+      return NULL;
   } else if (fstat (fd, &st) < 0) {
     set_errno_error (error, errno, "stat", path);
     close (fd);
@@ -720,20 +768,8 @@ shm_area_create_full (const gchar * path, guint64 size, guint mode,
     return NULL;
   }
 
-  if ((flags & SHM_OPEN_LOCK) && flock (fd, LOCK_EX | LOCK_NB) < 0) {
-    err = errno;
-    if (is_new)
-      unlink (file);
-    close (fd);
-    if (err == EWOULDBLOCK)
-      g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_BUSY,
-          "Another shmsink owns \"%s\"", path);
-    else
-      set_errno_error (error, err, "lock", path);
-    return NULL;
-  }
-
-  area = area_map (path, file, fd, is_new, FALSE, error);
+  area = ((flags & SHM_OPEN_LOCK) && !sink_lock (fd, path, error)) ? NULL
+      : area_map (path, file, fd, is_new, FALSE, error);
   if (!area) {
     if (is_new)
       unlink (file);
@@ -753,23 +789,6 @@ shm_area_create_full (const gchar * path, guint64 size, guint mode,
   if (created)
     *created = is_new;
   return area;
-
-create_failed:
-  unlink (file);
-  close (fd);
-  if (err == ENOSPC) {
-    g_autofree gchar *dir = g_path_get_dirname (path);
-    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_NO_SPACE,
-        "Could not allocate %" G_GUINT64_FORMAT " bytes for \"%s\": no space "
-        "left in \"%s\"", size, path, dir);
-  } else if (gid >= 0 && err == EPERM) {
-    g_autofree gchar *which = shm_describe_group ((gid_t) gid);
-    g_set_error (error, SHM_AREA_ERROR, SHM_AREA_ERROR_PERMISSION,
-        "Could not give \"%s\" to %s: %s", path, which, g_strerror (err));
-  } else {
-    set_errno_error (error, err, "allocate", path);
-  }
-  return NULL;
 }
 
 ShmArea *
