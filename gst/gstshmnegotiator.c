@@ -92,6 +92,17 @@ check_format_value (const GValue * v, GError ** error)
   return FALSE;
 }
 
+/* Inside quotes: steps over an escaped character, or sees the quotes
+ * close. */
+static void
+skip_quoted (const gchar ** c, gboolean * quoted)
+{
+  if (**c == '\\' && (*c)[1])
+    (*c)++;
+  else if (**c == '"')
+    *quoted = FALSE;
+}
+
 /* GStreamer's parser asserts (a critical warning) on a structure name
  * that does not start with a letter: such caps are refused before it sees
  * them.  Structures start at the beginning and after each ';' outside
@@ -103,10 +114,7 @@ check_structure_names (const gchar * str, GError ** error)
 
   for (const gchar * c = str; *c; c++) {
     if (quoted) {
-      if (*c == '\\' && c[1])
-        c++;
-      else if (*c == '"')
-        quoted = FALSE;
+      skip_quoted (&c, &quoted);
       continue;
     }
     if (start) {
@@ -144,10 +152,7 @@ check_nesting (const gchar * str, GError ** error)
     const gchar *pair;
 
     if (quoted) {
-      if (*c == '\\' && c[1])
-        c++;
-      else if (*c == '"')
-        quoted = FALSE;
+      skip_quoted (&c, &quoted);
       continue;
     }
     if (*c == '"') {
@@ -181,10 +186,7 @@ check_numbers (const gchar * str, GError ** error)
 
   for (const gchar * c = str; *c; c++) {
     if (quoted) {
-      if (*c == '\\' && c[1])
-        c++;
-      else if (*c == '"')
-        quoted = FALSE;
+      skip_quoted (&c, &quoted);
       continue;
     }
     if (*c == '"')
@@ -256,10 +258,7 @@ check_ranges (const gchar * str, GError ** error)
     guint n;
 
     if (quoted) {
-      if (*c == '\\' && c[1])
-        c++;
-      else if (*c == '"')
-        quoted = FALSE;
+      skip_quoted (&c, &quoted);
       continue;
     }
     if (*c == '"')
