@@ -9,6 +9,7 @@
 
 #include "shmarea.h"
 #include "shmbell.h"
+#include "shmguard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,8 @@ struct _ShmArea
   dev_t dev;
   ino_t ino;
   gint futex_ok;                /* 0 unknown, 1 yes, -1 no */
+  gint guard;                   /* shmguard.h */
+  gint truncated;               /* the file shrank under the mapping */
 };
 
 G_DEFINE_QUARK (shm - area - error - quark, shm_area_error);
@@ -382,6 +385,7 @@ area_map (const gchar * path, const gchar * file, int fd, gboolean created,
   area->created = created;
   area->dev = st.st_dev;
   area->ino = st.st_ino;
+  area->guard = shm_guard_add (data, st.st_size, &area->truncated);
   return area;
 }
 
@@ -927,6 +931,14 @@ shm_area_peek_session (ShmArea * area, guint64 * session_id)
   return TRUE;
 }
 
+/* Whether the file shrank under this mapping (pages past its end were
+ * touched, and read as zeros): the peer that did it cannot be trusted. */
+gboolean
+shm_area_was_truncated (ShmArea * area)
+{
+  return __atomic_load_n (&area->truncated, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* The sink's last heartbeat (its CLOCK_MONOTONIC in ns; 0 when none):
  * untrusted, only ever compared with an earlier reading of the same field. */
 guint64
@@ -1157,6 +1169,7 @@ shm_area_unref (ShmArea * area)
 {
   if (!g_atomic_int_dec_and_test (&area->ref_count))
     return;
+  shm_guard_remove (area->guard);
   munmap (area->data, area->size);
   close (area->fd);
   g_free (area->path);

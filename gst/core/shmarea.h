@@ -229,6 +229,7 @@ gboolean shm_area_read_header (ShmArea * area, ShmGeometry * geo,
     GError ** error);
 gboolean shm_area_peek_session (ShmArea * area, guint64 * session_id);
 guint64 shm_area_peek_heartbeat (ShmArea * area);
+gboolean shm_area_was_truncated (ShmArea * area);
 
 /* Both sides. */
 ShmArea *shm_area_ref (ShmArea * area);

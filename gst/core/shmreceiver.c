@@ -1136,14 +1136,36 @@ ring_sender_gone (ShmReceiver * rx, gint64 now)
   return TRUE;
 }
 
+/* Someone that may write the file (the sender, most likely) truncated
+ * the area under this receiver: the pages past its end read as zeros
+ * (shmguard.h).  Nothing it says can be trusted any more. */
+static gboolean
+area_truncated (ShmReceiver * rx)
+{
+  g_autofree gchar *msg = NULL;
+  gboolean truncated;
+
+  g_mutex_lock (&rx->lock);
+  truncated = rx->cur && rx->cur->area
+      && shm_area_was_truncated (rx->cur->area);
+  g_mutex_unlock (&rx->lock);
+  if (!truncated)
+    return FALSE;
+  msg = g_strdup_printf ("The area \"%s\" was truncated under this "
+      "receiver (by its sender, or another process that may write the "
+      "file): what lay past its new end read as zeros", rx->cfg.path);
+  fail_fatal (rx, SHM_ENGINE_ERROR_READ, "protocol", msg, NULL);
+  return TRUE;
+}
+
 static gboolean
 on_tick (gpointer user_data)
 {
   ShmReceiver *rx = user_data;
   gint64 now = g_get_monotonic_time ();
 
-  if (rx->state == CONN_NONE || handshake_timed_out (rx, now)
-      || ring_sender_gone (rx, now))
+  if (rx->state == CONN_NONE || area_truncated (rx)
+      || handshake_timed_out (rx, now) || ring_sender_gone (rx, now))
     return G_SOURCE_CONTINUE;
   shm_conn_send (rx->conn, SHM_MSG_PING, NULL, NULL);
   g_mutex_lock (&rx->lock);

@@ -91,6 +91,7 @@ struct _ShmSender
   GSource *ring_source;
   gboolean listen_loopback;     /* a TCP listener on a loopback address */
   gint64 no_free_since;         /* every slot taken since (lock) */
+  gboolean said_truncated;      /* control thread */
   gint n_waiting;               /* threads waiting for receivers (lock) */
   gint64 waiting_since, last_wait_warn; /* (lock) */
   gchar *socket_path;           /* a unix socket we bound */
@@ -866,6 +867,7 @@ on_tick (gpointer user_data)
   GVariantDict d;
   GVariant *ping;
   ShmPeer *starving;
+  gboolean truncated;
   g_autofree gchar *waiting = NULL;
   GList *missed = NULL;
 
@@ -888,6 +890,10 @@ on_tick (gpointer user_data)
   if (s->slots)
     shm_area_heartbeat (shm_slots_get_area (s->slots), (guint64) now * 1000,
         s->seq);
+  /* (the pages past its new end took the frames as private zeros) */
+  truncated = s->slots && !s->said_truncated
+      && shm_area_was_truncated (shm_slots_get_area (s->slots));
+  s->said_truncated |= truncated;
   starving = starving_peer_locked (s, now);
   waiting = say_waiting_locked (s, now);
   for (GList * l = s->peers; l; l = l->next) {
@@ -907,6 +913,10 @@ on_tick (gpointer user_data)
   g_list_free_full (missed, g_free);
   g_variant_unref (ping);
 
+  if (truncated)
+    post_new (s, TRUE, SHM_ENGINE_ERROR_WRITE, NULL, "The area \"%s\" was "
+        "truncated by another process while this shmsink used it (one that "
+        "may write the file: check its owner and mode).", s->cfg.path);
   if (waiting)
     post_new (s, FALSE, SHM_ENGINE_ERROR_OPEN_WRITE, NULL, "%s", waiting);
 

@@ -14,6 +14,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shmarea.h"
 #include "shmchannel.h"
@@ -763,6 +764,30 @@ GST_START_TEST (test_sink_flood_and_reorder)
   still_serving (pipeline);
   peer_free (flood);
   peer_free (reorder);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
+/* A receiver that may write the file truncates it under the sink: no
+ * SIGBUS; the sink fails with an error that says what happened. */
+GST_START_TEST (test_sink_area_truncated)
+{
+  GstElement *pipeline = start_sender (NULL);
+  Peer *p = peer_connect (sock_path);
+  ShmMmapInfo m;
+  ShmChanRx chan;
+  ShmArea *area = fake_receiver_handshake (p, &m, &chan);
+  gchar *msg;
+
+  fail_unless (truncate (area_path, 4096) == 0);
+  msg = wait_message (pipeline, GST_MESSAGE_ERROR, "was truncated by another "
+      "process while this shmsink used it");
+  g_free (msg);
+  shm_chan_rx_clear (&chan);
+  shm_mmap_clear (&m);
+  shm_area_unref (area);
+  peer_free (p);
   stop_pipeline (pipeline);
 }
 
@@ -1548,6 +1573,32 @@ GST_START_TEST (test_src_session_swapped)
 
 GST_END_TEST;
 
+/* The sender truncates the area file under the receiver: no SIGBUS, the
+ * pages past the end read as zeros, and the receiver fails with an error
+ * that says what happened. */
+GST_START_TEST (test_src_area_truncated)
+{
+  FakeSender *f = fake_sender_new (NULL);
+  ShmRecord r;
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, CAPS_64x48);
+  frame_record (&r, 0, 64 * 48 * 4, 256);
+  fake_sender_publish (f, &r);
+  fail_unless (truncate (f->fake_area, 4096) == 0);
+  frame_record (&r, 1, 64 * 48 * 4, 256);
+  r.seq = 1;
+  fake_sender_publish (f, &r);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR, "was truncated under "
+      "this receiver (by its sender, or another process that may write the "
+      "file)");
+  g_free (msg);
+  fake_sender_free (f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_src_frame_before_ready)
 {
   FakeSender *f = fake_sender_new (NULL);
@@ -1709,6 +1760,8 @@ shm_suite (void)
   tcase_add_test (tc, test_src_bad_frames);
   tcase_add_test (tc, test_src_frame_before_ready);
   tcase_add_test (tc, test_src_geometry_changed);
+  tcase_add_test (tc, test_src_area_truncated);
+  tcase_add_test (tc, test_sink_area_truncated);
   tcase_add_test (tc, test_src_session_swapped);
   tcase_add_test (tc, test_src_ring_index_beyond);
   tcase_add_test (tc, test_sink_ring_index_beyond);
