@@ -75,6 +75,9 @@ expect_rc window 0
 
 stop send
 expect_rc send 0
-grep -q WARNING "$T/send.log" && fail "the sender warned"
+# (a receiver that misses a frame on a busy machine is said once, and is
+# not a failure of the sender)
+grep WARNING "$T/send.log" | grep -qv "misses frames" &&
+  fail "the sender warned"
 expect_gone
 echo "PASS: ximagesrc"
