@@ -74,9 +74,10 @@ check_format_value (const GValue * v, GError ** error)
 {
   if (G_VALUE_HOLDS_STRING (v)) {
     const gchar *f = g_value_get_string (v);
-    if (gst_video_format_from_string (f) == GST_VIDEO_FORMAT_UNKNOWN) {
+    /* (the text NULL reads as a string that is no string) */
+    if (!f || gst_video_format_from_string (f) == GST_VIDEO_FORMAT_UNKNOWN) {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
-          "caps name an unknown video format \"%s\"", f);
+          "caps name an unknown video format \"%s\"", f ? f : "NULL");
       return FALSE;
     }
     return TRUE;
@@ -206,6 +207,86 @@ check_numbers (const gchar * str, GError ** error)
   return TRUE;
 }
 
+/* The types a peer's caps may name: what caps of video, images and
+ * encoded streams use.  GStreamer's deserializers of other types (caps and
+ * structures inside caps, samples, tag lists...) are more than a peer
+ * needs, and some assert on bad text. */
+static const gchar *const allowed_casts[] = {
+  "int", "i", "uint", "u", "int64", "uint64", "double", "d", "float", "f",
+  "fraction", "string", "str", "s", "boolean", "bool", "b", "bitmask",
+  "GstVideoMultiviewFlagsSet", "buffer", NULL
+};
+
+/* A buffer's value, or an array or list of them: hexadecimal digits, two
+ * a byte (GStreamer's reader asserts on anything else). */
+static gboolean
+hex_value (const gchar * v)
+{
+  gchar close = 0;
+
+  while (*v == ' ')
+    v++;
+  if (*v == '<' || *v == '{')
+    close = *v++ == '<' ? '>' : '}';
+  for (;;) {
+    gsize n = 0;
+
+    while (*v == ' ')
+      v++;
+    while (g_ascii_isxdigit (v[n]))
+      n++;
+    if (n % 2)
+      return FALSE;
+    v += n;
+    while (*v == ' ')
+      v++;
+    if (!close)
+      return !*v || strchr (",;}]>", *v);
+    if (*v != ',')
+      return *v == close;
+    v++;
+  }
+}
+
+/* ... and every "(type)" before a value (not the features after a
+ * structure's name) must name one of those. */
+static gboolean
+check_casts (const gchar * str, GError ** error)
+{
+  gboolean quoted = FALSE, in_name = TRUE;
+
+  for (const gchar * c = str; *c; c++) {
+    g_autofree gchar *type = NULL;
+    const gchar *close;
+
+    if (quoted) {
+      skip_quoted (&c, &quoted);
+      continue;
+    }
+    if (*c == '"')
+      quoted = TRUE;
+    else if (*c == ';')
+      in_name = TRUE;
+    else if (*c == ',')
+      in_name = FALSE;
+    if (*c != '(' || in_name)
+      continue;
+    close = strchr (c, ')');
+    if (!close)
+      break;                    /* (check_nesting refused it) */
+    type = g_strstrip (g_strndup (c + 1, close - c - 1));
+    if (!g_strv_contains (allowed_casts, type)
+        || (g_str_equal (type, "buffer") && !hex_value (close + 1))) {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+          "caps \"%.200s\" have a value of type \"%.64s\" that is not "
+          "accepted from a peer, or not valid", str, type);
+      return FALSE;
+    }
+    c = close;
+  }
+  return TRUE;
+}
+
 /* One bound of a range: an integer, a decimal number or a fraction. */
 static gboolean
 range_bound (const gchar * text, gdouble * v, gint64 * i, gboolean * integer)
@@ -310,7 +391,8 @@ gst_shm_negotiator_parse (const gchar * str, gboolean stream, GError ** error)
     return NULL;
   }
   if (!check_nesting (str, error) || !check_structure_names (str, error)
-      || !check_ranges (str, error) || !check_numbers (str, error))
+      || !check_ranges (str, error) || !check_numbers (str, error)
+      || !check_casts (str, error))
     return NULL;
   caps = gst_caps_from_string (str);
   if (!caps) {

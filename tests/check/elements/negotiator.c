@@ -168,6 +168,11 @@ GST_START_TEST (test_bounds)
       {"image/jpeg, width=[ine/jpeg, width=[ine/jpeg, width=[int)640", FALSE,
           "brackets that do not match"},
       {"video/x-raw, a=<<<<<<<<<1>>>>>>>>>", FALSE, "nest more than 8 deep"},
+      {"video/x-raw, format=(string){ BGRx, NULL }", FALSE,
+          "unknown video format \"NULL\""},
+      {"video/x-raw, format=(buffer)NV06", FALSE, "type \"buffer\" that is "
+            "not accepted from a peer, or not valid"},
+      {"video/x-raw, c=(GstCaps)\"video/x-raw\"", FALSE, "type \"GstCaps\""},
       {"video/x-raw, format=BGRx, width=64, height=0", TRUE,
           "do not describe a frame"},
     };
@@ -177,6 +182,7 @@ GST_START_TEST (test_bounds)
           "2147483647/1 ]",
       "video/x-raw, format=BGRx, width=64, height=48, s=\"[ 5, 5 ; 3x\"",
       "video/x-raw, colorimetry=bt709, f=-5, d=1.5",
+      "video/x-vp8, streamheader=(buffer)< 4f5650, 0001 >, width=(int)64",
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
