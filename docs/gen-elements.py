@@ -78,13 +78,21 @@ def main():
            ""]
     for element, source, typename, parents in ELEMENTS:
         text = open(os.path.join(SRC, source)).read()
-        # the properties both elements have (gstshmutil.c), then its own
+        # the properties both elements have (gstshmutil.c), then its own;
+        # the longer documentation may lie in any source of the plugin
         common = open(os.path.join(SRC, "gstshmutil.c")).read()
-        comments = dict(doc_comments(common))
+        comments = {}
+        for other in sorted(os.listdir(SRC)):
+            if other.endswith(".c") and other != source:
+                comments.update(doc_comments(
+                    open(os.path.join(SRC, other)).read()))
         comments.update(doc_comments(text))
         section = comments["SECTION:element-" + element]
-        own = re.findall(r'g_param_spec_\w+ \("([\w-]+)"', common + text)
+        own = re.findall(r'(?:gst|g)_param_spec_\w+ \("([\w-]+)"',
+                         common + text)
         props = inspect_properties(element)
+        # (an array's element spec is no property of its own)
+        own = [name for name in own if name in props]
         out += ["## " + element, "", gtkdoc_to_md(section), "",
                 "### Properties", "",
                 "The properties of %s (not repeated here) apply too." % parents,

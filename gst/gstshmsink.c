@@ -68,6 +68,7 @@
 #include "gstshmelements.h"
 #include "gstshmpool.h"
 #include "gstshmnegotiator.h"
+#include "gstshmreport.h"
 #include "gstshmtime.h"
 #include "gstshmutil.h"
 #include "shmsender.h"
@@ -96,6 +97,7 @@ enum
   PROP_MIN_RECEIVERS,
   PROP_SLOT_TIMEOUT,
   PROP_GROUP,
+  PROP_RECEIVERS,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -114,6 +116,7 @@ struct _GstShmSink
   gboolean wait_for_receiver;
   guint min_receivers;
   GstClockTime slot_timeout;
+  GstClockTime last_running;    /* of the last frame rendered */
 
   /* created in start, freed in stop (streaming and control threads use it
    * in between) */
@@ -235,11 +238,34 @@ on_gone (ShmSender * sender, ShmPeer * peer, gpointer user_data)
   gst_shm_negotiator_remove_receiver (self->negotiator, peer);
 }
 
+/* A receiver's report: an element message, and the worst receiver's
+ * downstream QoS upstream (as if it were this sink's own). */
+static void
+on_report (ShmSender * sender, ShmPeer * peer, const ShmReport * report,
+    gpointer user_data)
+{
+  GstShmSink *self = user_data;
+  GstClockTime last;
+  GstEvent *qos;
+
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self),
+          gst_shm_report_structure (shm_peer_get_name (peer), report)));
+  if (!report->qos_events)
+    return;
+  GST_OBJECT_LOCK (self);
+  last = self->last_running;
+  GST_OBJECT_UNLOCK (self);
+  if ((qos = gst_shm_report_qos (sender, last)))
+    gst_pad_push_event (GST_BASE_SINK_PAD (self), qos);
+}
+
 static const ShmSenderCallbacks sender_callbacks = {
   on_accepts,
   on_gone,
   gst_shm_on_peer_event,
   gst_shm_on_message,
+  on_report,
 };
 
 /* --- GstBaseSink ---------------------------------------------------------- */
@@ -636,8 +662,13 @@ static GstFlowReturn
 gst_shm_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
+  GstClockTime running = gst_segment_to_running_time (&bsink->segment,
+      GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
   GstFlowReturn ret;
 
+  GST_OBJECT_LOCK (self);
+  self->last_running = running;
+  GST_OBJECT_UNLOCK (self);
   do {
     ret = wait_for_receiver (self);
     if (ret == GST_FLOW_OK)
@@ -806,6 +837,11 @@ get_own_property (GObject * object, guint prop_id, GValue * value,
 {
   GstShmSink *self = GST_SHM_SINK (object);
 
+  if (prop_id == PROP_RECEIVERS) {
+    if (self->sender)
+      gst_shm_report_receivers (self->sender, value);
+    return;
+  }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_NUM_SLOTS:
@@ -865,6 +901,7 @@ gst_shm_sink_init (GstShmSink * self)
   self->num_slots = DEFAULT_NUM_SLOTS;
   self->size = DEFAULT_SIZE;
   self->mode = DEFAULT_MODE;
+  self->last_running = GST_CLOCK_TIME_NONE;
   self->wait_for_receiver = DEFAULT_WAIT_FOR_RECEIVER;
   self->min_receivers = DEFAULT_MIN_RECEIVERS;
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
@@ -916,6 +953,13 @@ install_own_properties (GObjectClass * gobject_class)
           "How long to wait for a free slot when receivers hold all of them "
           "before dropping the frame (ns; GST_CLOCK_TIME_NONE: forever)",
           0, G_MAXUINT64, DEFAULT_SLOT_TIMEOUT, ready));
+  g_object_class_install_property (gobject_class, PROP_RECEIVERS,
+      gst_param_spec_array ("receivers", "Receivers",
+          "One structure per connected receiver: its peer, live or not, the "
+          "frames skipped for it, and the figures of its last report",
+          g_param_spec_boxed ("receiver", "Receiver", "A receiver",
+              GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS),
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 }
 
 /**

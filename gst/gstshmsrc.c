@@ -690,6 +690,23 @@ gst_shm_src_unlock_stop (GstBaseSrc * bsrc)
   return TRUE;
 }
 
+/* QoS from downstream goes into this receiver's reports to the sender,
+ * which passes the worst receiver's on upstream of itself. */
+static gboolean
+gst_shm_src_event (GstBaseSrc * src, GstEvent * event)
+{
+  GstShmSrc *self = GST_SHM_SRC (src);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_QOS && self->receiver) {
+    gdouble proportion;
+    GstClockTimeDiff diff;
+
+    gst_event_parse_qos (event, NULL, &proportion, &diff, NULL);
+    shm_receiver_note_qos (self->receiver, proportion, diff);
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->event (src, event);
+}
+
 static gboolean
 gst_shm_src_query (GstBaseSrc * bsrc, GstQuery * query)
 {
@@ -921,5 +938,6 @@ gst_shm_src_class_init (GstShmSrcClass * klass)
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_shm_src_unlock);
   basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_shm_src_unlock_stop);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_shm_src_query);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_shm_src_event);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_shm_src_create);
 }

@@ -13,10 +13,11 @@
 #include "shmrecord.h"
 
 G_BEGIN_DECLS
+
 /* The streaming thread's state: the session it is of, and for a live
  * source the sender's clock offset and the last timestamps; for a non-live
  * one the segment of the session's frames. */
-    typedef struct
+typedef struct
 {
   guint64 session;              /* 0: none yet */
   gpointer clock;               /* (identity only) the clock last seen */
@@ -38,4 +39,5 @@ void gst_shm_times_record (GstBaseSink * sink, gboolean clock_monotonic,
     GstBuffer * buf, ShmRecord * r);
 
 G_END_DECLS
+
 #endif /* __GST_SHM_TIME_H__ */

@@ -13,8 +13,10 @@
 #include "shmrecord.h"
 
 G_BEGIN_DECLS
+
 /* Name of the element messages posted on the bus about peers. */
 #define GST_SHM_PEER_MESSAGE "shm-peer"
+
 void gst_shm_post_peer_message (GstElement * element, const gchar * event,
     const gchar * peer, guint64 session, const gchar * reason);
 
@@ -112,4 +114,5 @@ void gst_shm_on_message (gboolean fatal, const GError * error,
 void gst_shm_frame_layout (const GstVideoInfo * info, ShmFrameLayout * l);
 
 G_END_DECLS
+
 #endif /* __GST_SHM_UTIL_H__ */

@@ -19,4 +19,5 @@ G_BEGIN_DECLS gint shm_guard_add (gpointer base, gsize len, gint * truncated);
 void shm_guard_remove (gint slot);
 
 G_END_DECLS
+
 #endif /* __SHM_GUARD_H__ */

@@ -136,6 +136,71 @@ shm_secret_check (const gchar * secret, const gchar * role,
   return diff == 0;
 }
 
+/* --- report ---------------------------------------------------------------- */
+
+GVariant *
+shm_report_encode (const ShmReport * r)
+{
+  GVariantDict d;
+
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "interval", "t", r->interval_ns);
+  g_variant_dict_insert (&d, "received", "t", r->received);
+  g_variant_dict_insert (&d, "dropped", "t", r->dropped);
+  g_variant_dict_insert (&d, "missed", "t", r->missed);
+  g_variant_dict_insert (&d, "latency-p50", "t", r->latency_p50_ns);
+  g_variant_dict_insert (&d, "latency-max", "t", r->latency_max_ns);
+  g_variant_dict_insert (&d, "queued", "u", r->queued);
+  g_variant_dict_insert (&d, "qos-events", "u", r->qos_events);
+  /* (in millionths: the accessors read integers) */
+  g_variant_dict_insert (&d, "qos-proportion", "t",
+      (guint64) (CLAMP (r->qos_proportion, 0, SHM_REPORT_MAX_PROPORTION)
+          * 1e6));
+  g_variant_dict_insert (&d, "qos-jitter", "x", r->qos_jitter_ns);
+  return g_variant_dict_end (&d);
+}
+
+/**
+ * shm_report_decode:
+ *
+ * Every field typed and bounded: latencies up to a minute, a proportion up
+ * to SHM_REPORT_MAX_PROPORTION, a jitter within +-a minute.
+ */
+gboolean
+shm_report_decode (GVariant * body, ShmReport * r, GError ** error)
+{
+  guint64 millionths;
+
+  memset (r, 0, sizeof *r);
+  if (!shm_msg_get_u64 (body, "interval", 0, SHM_REPORT_MAX_LATENCY_NS,
+          &r->interval_ns, error)
+      || !shm_msg_get_u64 (body, "received", 0, G_MAXUINT64, &r->received,
+          error)
+      || !shm_msg_get_u64 (body, "dropped", 0, G_MAXUINT64, &r->dropped, error)
+      || !shm_msg_get_u64 (body, "missed", 0, G_MAXUINT64, &r->missed, error)
+      || !shm_msg_get_u64 (body, "latency-p50", 0, SHM_REPORT_MAX_LATENCY_NS,
+          &r->latency_p50_ns, error)
+      || !shm_msg_get_u64 (body, "latency-max", 0, SHM_REPORT_MAX_LATENCY_NS,
+          &r->latency_max_ns, error)
+      || !shm_msg_get_u32 (body, "queued", 0, G_MAXUINT32, &r->queued, error)
+      || !shm_msg_get_u32 (body, "qos-events", 0, G_MAXUINT32,
+          &r->qos_events, error)
+      || !shm_msg_get_u64 (body, "qos-proportion", 0,
+          SHM_REPORT_MAX_PROPORTION * G_GUINT64_CONSTANT (1000000),
+          &millionths, error)
+      || !shm_msg_get_i64 (body, "qos-jitter", &r->qos_jitter_ns, error))
+    return FALSE;
+  if (r->qos_jitter_ns > (gint64) SHM_REPORT_MAX_LATENCY_NS
+      || r->qos_jitter_ns < -(gint64) SHM_REPORT_MAX_LATENCY_NS) {
+    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "field \"qos-jitter\" is %" G_GINT64_FORMAT ", beyond a minute",
+        r->qos_jitter_ns);
+    return FALSE;
+  }
+  r->qos_proportion = millionths / 1e6;
+  return TRUE;
+}
+
 /* --- caps ---------------------------------------------------------------- */
 
 /* "caps" (GStreamer's string form), "caps-version" (1) and "caps-gen". */

@@ -15,9 +15,10 @@
 #include "shmproto.h"
 
 G_BEGIN_DECLS
+
 /* Errors of the engines that the elements turn into element errors. */
 #define SHM_ENGINE_ERROR (shm_engine_error_quark ())
-    GQuark shm_engine_error_quark (void);
+GQuark shm_engine_error_quark (void);
 
 typedef enum
 {
@@ -133,6 +134,27 @@ GVariant *shm_ready_encode (const ShmReady * r);
 gboolean shm_ready_decode (GVariant * body, ShmReady * r, GError ** error);
 void shm_ready_clear (ShmReady * r);
 
+/* A receiver's report (every SHM_REPORT_INTERVAL_MS): what happened to the
+ * frames it was sent since the last one, and what its downstream says. */
+#define SHM_REPORT_INTERVAL_MS 1000
+#define SHM_REPORT_MAX_LATENCY_NS (60 * G_GUINT64_CONSTANT (1000000000))
+#define SHM_REPORT_MAX_PROPORTION 1000
+
+typedef struct
+{
+  guint64 interval_ns;          /* the time the figures cover */
+  guint64 received, dropped, missed;    /* frames in that time */
+  guint64 latency_p50_ns, latency_max_ns;       /* publication to push; 0:
+                                                 * not known */
+  guint32 queued;               /* records waiting when it was written */
+  guint32 qos_events;           /* QoS events from downstream in that time */
+  gdouble qos_proportion;       /* the last one's; 0: none yet */
+  gint64 qos_jitter_ns;
+} ShmReport;
+
+GVariant *shm_report_encode (const ShmReport * r);
+gboolean shm_report_decode (GVariant * body, ShmReport * r, GError ** error);
+
 void shm_caps_insert (GVariantDict * d, const gchar * caps, guint32 gen);
 gboolean shm_caps_lookup (GVariant * body, gboolean required, gchar ** caps,
     guint32 * gen, GError ** error);
@@ -142,4 +164,5 @@ void shm_send_bye (ShmConn * conn, const gchar * message);
 gboolean shm_send_doorbell (ShmConn * conn);
 
 G_END_DECLS
+
 #endif /* __SHM_HANDSHAKE_H__ */

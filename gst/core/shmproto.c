@@ -25,6 +25,7 @@ static const gchar *const type_names[SHM_MSG_LAST] = {
   [SHM_MSG_ACCEPT] = "accept",
   [SHM_MSG_RECORD] = "record",
   [SHM_MSG_DOORBELL] = "doorbell",
+  [SHM_MSG_REPORT] = "report",
 };
 
 const gchar *

@@ -61,6 +61,7 @@ typedef enum
   SHM_MSG_RECORD = 13,          /* sink -> receiver: a record, and a frame's
                                  * bytes, through the connection */
   SHM_MSG_DOORBELL = 14,        /* both: look at the channel */
+  SHM_MSG_REPORT = 15,          /* receiver -> sink: how its stream goes */
   SHM_MSG_LAST
 } ShmMsgType;
 

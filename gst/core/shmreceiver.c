@@ -21,6 +21,8 @@
 #define RING_ACK_POLL_MS 5
 #define TICK_MS 500
 #define DISCARD_MS 10
+/* the latencies a report takes its median and maximum from, at most */
+#define REPORT_LATENCIES 256
 /* the sender answers our token answer within this (as it waits for ours) */
 #define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
 /* a receiver that waits for a sender says why after this, then every
@@ -160,6 +162,16 @@ struct _ShmReceiver
   ShmReceiverStats stats;
   guint missed_warn;            /* MISSED_*: to say, said */
   guint missed_said;
+  /* for the next report: latencies since the last, the records waiting,
+   * what downstream's QoS said */
+  guint64 latencies[REPORT_LATENCIES];
+  guint n_latencies;
+  guint32 queued;
+  guint32 qos_events;
+  gdouble qos_proportion;
+  gint64 qos_jitter;
+  ShmReceiverStats reported;    /* the counters at the last report */
+  gint64 reported_at;
 
   /* streaming thread */
   guint applied_epoch;
@@ -905,6 +917,9 @@ connected (ShmReceiver * rx, ShmConn * conn)
   rx->waiting_since = 0;
   rx->last_wait_warn = 0;
   rx->last_message = rx->handshake_since = g_get_monotonic_time ();
+  g_mutex_lock (&rx->lock);
+  rx->reported_at = 0;
+  g_mutex_unlock (&rx->lock);
   rx->stalled = FALSE;
   send_hello (rx);
 }
@@ -1158,6 +1173,61 @@ area_truncated (ShmReceiver * rx)
   return TRUE;
 }
 
+static gint
+cmp_u64 (gconstpointer a, gconstpointer b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Every SHM_REPORT_INTERVAL_MS while ready: what happened since the last
+ * report (docs/protocol.md, "report"). */
+static void
+send_report (ShmReceiver * rx, gint64 now)
+{
+  ShmReport r = { 0, };
+  ShmReceiverStats *st = &rx->stats, *last = &rx->reported;
+
+  if (rx->state != CONN_READY)
+    return;
+  g_mutex_lock (&rx->lock);
+  if (!rx->reported_at) {
+    rx->reported_at = now;
+    *last = *st;
+    rx->n_latencies = 0;
+    g_mutex_unlock (&rx->lock);
+    return;
+  }
+  if (now - rx->reported_at < SHM_REPORT_INTERVAL_MS * 1000 - TICK_MS * 500) {
+    g_mutex_unlock (&rx->lock);
+    return;
+  }
+  r.interval_ns = MIN ((now - rx->reported_at) * NS_PER_US,
+      (gint64) SHM_REPORT_MAX_LATENCY_NS);
+  r.received = st->frames_received - last->frames_received;
+  r.dropped = st->frames_dropped - last->frames_dropped;
+  r.missed = st->frames_missed - last->frames_missed;
+  if (rx->n_latencies) {
+    qsort (rx->latencies, rx->n_latencies, sizeof (guint64), cmp_u64);
+    r.latency_p50_ns = MIN (rx->latencies[rx->n_latencies / 2],
+        SHM_REPORT_MAX_LATENCY_NS);
+    r.latency_max_ns = MIN (rx->latencies[rx->n_latencies - 1],
+        SHM_REPORT_MAX_LATENCY_NS);
+  }
+  r.queued = rx->queued;
+  r.qos_events = rx->qos_events;
+  r.qos_proportion = rx->qos_proportion;
+  r.qos_jitter_ns = CLAMP (rx->qos_jitter, -(gint64) SHM_REPORT_MAX_LATENCY_NS,
+      (gint64) SHM_REPORT_MAX_LATENCY_NS);
+  rx->qos_events = 0;
+  rx->n_latencies = 0;
+  *last = *st;
+  rx->reported_at = now;
+  g_mutex_unlock (&rx->lock);
+  shm_conn_send (rx->conn, SHM_MSG_REPORT, shm_report_encode (&r), NULL);
+}
+
 static gboolean
 on_tick (gpointer user_data)
 {
@@ -1168,6 +1238,7 @@ on_tick (gpointer user_data)
       || handshake_timed_out (rx, now) || ring_sender_gone (rx, now))
     return G_SOURCE_CONTINUE;
   shm_conn_send (rx->conn, SHM_MSG_PING, NULL, NULL);
+  send_report (rx, now);
   g_mutex_lock (&rx->lock);
   if (rx->paused_conn)
     rx->last_message = now;     /* not reading: silence is ours */
@@ -1746,6 +1817,8 @@ make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
       && now - (gint64) rec->send_time < G_USEC_PER_SEC * NS_PER_US) {
     ref = (gint64) rec->send_time;
     rx->stats.last_latency_ns = now - ref;
+    if (rx->n_latencies < REPORT_LATENCIES)
+      rx->latencies[rx->n_latencies++] = now - ref;
   }
   clock_update (rx, rec, ref, ref != now, item || s->wake == SHM_WAKE_POLL
       ? 0 : rx->cfg.spin_ns);
@@ -1860,6 +1933,7 @@ shm_receiver_next (ShmReceiver * rx, ShmRxFrame ** frame, gpointer * caps)
     r = WAIT;
     switch (peek_locked (rx, &rec, &item, &pending, &err)) {
       case TAKE_RECORD:
+        rx->queued = pending;
         r = handle_record_locked (rx, &rec, item, pending, frame, caps, &err);
         break;
       case TAKE_ERROR:
@@ -1888,6 +1962,22 @@ shm_receiver_next (ShmReceiver * rx, ShmRxFrame ** frame, gpointer * caps)
 }
 
 /* --- control of the streaming side ----------------------------------------- */
+
+/**
+ * shm_receiver_note_qos:
+ *
+ * Any thread: a QoS event from downstream (proportion, jitter in ns), for
+ * the next report to the sender.
+ */
+void
+shm_receiver_note_qos (ShmReceiver * rx, gdouble proportion, gint64 jitter)
+{
+  g_mutex_lock (&rx->lock);
+  rx->qos_events++;
+  rx->qos_proportion = proportion;
+  rx->qos_jitter = jitter;
+  g_mutex_unlock (&rx->lock);
+}
 
 void
 shm_receiver_set_flushing (ShmReceiver * rx, gboolean flushing)

@@ -18,7 +18,9 @@
 #include "shmrecord.h"
 #include "shmivshmem.h"
 
-G_BEGIN_DECLS typedef struct _ShmReceiver ShmReceiver;
+G_BEGIN_DECLS
+
+typedef struct _ShmReceiver ShmReceiver;
 typedef struct _ShmRxSession ShmRxSession;
 
 typedef struct
@@ -98,6 +100,8 @@ void shm_receiver_set_flushing (ShmReceiver * rx, gboolean flushing);
 void shm_receiver_set_discarding (ShmReceiver * rx, gboolean discarding);
 void shm_receiver_drop_pending (ShmReceiver * rx);
 void shm_receiver_send_accept (ShmReceiver * rx, const gchar * caps);
+void shm_receiver_note_qos (ShmReceiver * rx, gdouble proportion,
+    gint64 jitter);
 void shm_receiver_get_stats (ShmReceiver * rx, ShmReceiverStats * stats);
 
 void shm_rx_frame_hold (ShmRxFrame * frame);
@@ -107,4 +111,5 @@ guint64 shm_rx_session_id (ShmRxSession * session);
 void shm_rx_frame_free (ShmRxFrame * frame);
 
 G_END_DECLS
+
 #endif /* __SHM_RECEIVER_H__ */

@@ -67,6 +67,8 @@ struct _ShmPeer
   gboolean frames_inline;       /* gets frames through the connection */
   guint64 missed;               /* frames it did not get (lock) */
   gboolean said_missed;
+  ShmReport report;             /* its last (lock) */
+  gint64 report_at;             /* 0: none yet (lock) */
   gboolean lagging;             /* non-live: gave up waiting for it until it
                                  * catches up (lock) */
   gint64 last_seen;             /* control thread */
@@ -443,6 +445,59 @@ handle_accept (ShmSender * s, ShmPeer * p, GVariant * body)
     refuse (s, p, "caps", refusal);
 }
 
+/* How the receiver's stream goes: kept for the element's view, and
+ * handed to it. */
+static void
+handle_report (ShmSender * s, ShmPeer * p, GVariant * body)
+{
+  g_autoptr (GError) err = NULL;
+  ShmReport r;
+
+  if (!shm_report_decode (body, &r, &err)) {
+    g_autofree gchar *msg = g_strdup_printf ("invalid report: %s",
+        err->message);
+    refuse (s, p, "protocol", msg);
+    return;
+  }
+  g_mutex_lock (&s->lock);
+  p->report = r;
+  p->report_at = g_get_monotonic_time ();
+  g_mutex_unlock (&s->lock);
+  if (s->cb.report)
+    s->cb.report (s, p, &r, s->user_data);
+}
+
+/**
+ * shm_sender_foreach_receiver:
+ *
+ * Calls @func for each receiver connected now (with the sender's lock:
+ * @func must not call the sender).
+ */
+void
+shm_sender_foreach_receiver (ShmSender * s, ShmReceiverInfoFunc func,
+    gpointer data)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  g_mutex_lock (&s->lock);
+  for (GList * l = s->peers; l; l = l->next) {
+    ShmPeer *p = l->data;
+    ShmReceiverInfo info = { 0, };
+
+    if (!p->said_hello)
+      continue;
+    info.name = p->name;
+    info.live = p->live;
+    info.ready = p->state == PEER_READY;
+    info.frames_inline = p->frames_inline;
+    info.missed = p->missed;
+    info.report = p->report_at ? &p->report : NULL;
+    info.report_age_us = p->report_at ? now - p->report_at : 0;
+    func (&info, data);
+  }
+  g_mutex_unlock (&s->lock);
+}
+
 /* An error message of the receiver's: a token check it failed is the
  * sender's error too (the user named the wrong path); anything else ends
  * that receiver only. */
@@ -496,6 +551,12 @@ on_peer_message (ShmConn * conn, guint32 type, GVariant * body,
       g_mutex_unlock (&s->lock);
       break;
     case SHM_MSG_PING:
+      break;
+    case SHM_MSG_REPORT:
+      if (state != PEER_READY)
+        expected = "a report only when ready";
+      else
+        handle_report (s, p, body);
       break;
     case SHM_MSG_ACCEPT:
       if (!p->said_hello)
@@ -824,10 +885,10 @@ say_waiting_locked (ShmSender * s, gint64 now)
       (now - s->waiting_since) / (gdouble) G_USEC_PER_SEC, s->n_ready, why);
 }
 
-/* With other receivers ready, one that keeps every slot taken (it stops
- * releasing: a hostile peer, or a paused non-live pipeline) for longer
- * than peer-timeout is the one that holds the oldest frame: it is dropped
- * so that the others get frames again.  With the lock. */
+/* With other receivers ready, a non-live one that keeps every slot taken
+ * (it stops releasing: a hostile peer, or a paused pipeline) for longer
+ * than peer-timeout, the one of them that holds the oldest frame, is
+ * dropped so that the others get frames again.  With the lock. */
 static ShmPeer *
 starving_peer_locked (ShmSender * s, gint64 now)
 {
@@ -842,11 +903,14 @@ starving_peer_locked (ShmSender * s, gint64 now)
     s->no_free_since = now;
   if (now - s->no_free_since <= s->cfg.peer_timeout_us)
     return NULL;
+  /* (a live receiver that lags misses frames instead: choose_lanes) */
   for (GList * l = s->peers; l; l = l->next) {
     ShmPeer *p = l->data;
-    if (p->state == PEER_READY && !p->frames_inline)
+    if (p->state == PEER_READY && !p->frames_inline && !p->live)
       lanes |= G_GUINT64_CONSTANT (1) << p->lane;
   }
+  if (!lanes)
+    return NULL;
   lane = shm_slots_furthest_behind (s->slots, lanes, s->seq, &age);
   for (GList * l = s->peers; l && lane >= 0; l = l->next) {
     ShmPeer *p = l->data;
@@ -1647,14 +1711,14 @@ pace (ShmSender * s, ShmSlots * slots, gsize size)
  * inline.  A live receiver whose channel is full misses it; with several
  * receivers, a live one that lags never stalls the sender or the others:
  * when this frame takes the last free slot, the live receiver furthest
- * behind misses it (and sees a gap) if it still holds a frame at least
- * n_slots - 1 frames old.  A non-live receiver asks for every frame and
+ * behind, of those with records they have not taken yet, misses it (and
+ * sees a gap) if it still holds a frame at least n_slots - 1 frames old.  A non-live receiver asks for every frame and
  * paces the sender, as a single receiver does.  With the lock. */
 static guint64
 choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
     guint * n_inline)
 {
-  guint64 lanes = 0, live = 0, room, age, bit, skipped;
+  guint64 lanes = 0, live = 0, behind = 0, room, age, bit, skipped;
   gint lag;
 
   *n_inline = 0;
@@ -1676,8 +1740,14 @@ choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
   skipped = lanes & ~room;
   lanes = room;
   live &= room;
-  if (s->n_ready > 1 && live && shm_slots_count_free (slots) == 0) {
-    lag = shm_slots_furthest_behind (slots, live, seq, &age);
+  /* (only one with records it has not taken yet: one that took them all
+   * holds its frames for its downstream, as a sink keeps its last one, and
+   * gives them back only when the next frames come) */
+  for (guint64 m = live; m; m &= m - 1)
+    if (shm_slots_lane_queued (slots, __builtin_ctzll (m)) > 0)
+      behind |= m & -m;
+  if (s->n_ready > 1 && behind && shm_slots_count_free (slots) == 0) {
+    lag = shm_slots_furthest_behind (slots, behind, seq, &age);
     if (lag >= 0 && age >= s->geo.n_slots - 1) {
       lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
       skipped |= G_GUINT64_CONSTANT (1) << lag;

@@ -20,7 +20,9 @@
 #include "shmrecord.h"
 #include "shmslots.h"
 
-G_BEGIN_DECLS typedef struct _ShmSender ShmSender;
+G_BEGIN_DECLS
+
+typedef struct _ShmSender ShmSender;
 typedef struct _ShmPeer ShmPeer;
 
 typedef struct
@@ -50,7 +52,23 @@ typedef struct
   void (*gone) (ShmSender * sender, ShmPeer * peer, gpointer user_data);
   ShmPeerEventFunc peer_event;
   ShmMessageFunc message;
+  /* Control thread, may be NULL: a receiver's report (checked). */
+  void (*report) (ShmSender * sender, ShmPeer * peer, const ShmReport * report,
+      gpointer user_data);
 } ShmSenderCallbacks;
+
+/* What the sender knows of one receiver: shm_sender_foreach_receiver(). */
+typedef struct
+{
+  const gchar *name;            /* "process 1234", "tcp:10.0.2.15:4000" */
+  gboolean live, ready, frames_inline;
+  guint64 missed;               /* frames it did not get (skipped) */
+  const ShmReport *report;      /* its last, or NULL */
+  gint64 report_age_us;
+} ShmReceiverInfo;
+
+typedef void (*ShmReceiverInfoFunc) (const ShmReceiverInfo * info,
+    gpointer data);
 
 typedef struct
 {
@@ -77,6 +95,8 @@ gboolean shm_sender_start (ShmSender * sender, GError ** error);
 void shm_sender_stop (ShmSender * sender);
 
 const gchar *shm_peer_get_name (ShmPeer * peer);
+void shm_sender_foreach_receiver (ShmSender * sender, ShmReceiverInfoFunc func,
+    gpointer data);
 
 /* Streaming side. */
 gboolean shm_sender_set_caps (ShmSender * sender, const gchar * caps,
@@ -104,4 +124,5 @@ void shm_sender_set_timeouts (ShmSender * sender, gint64 slot_timeout_us,
     gint64 peer_timeout_us);
 
 G_END_DECLS
+
 #endif /* __SHM_SENDER_H__ */

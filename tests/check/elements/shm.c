@@ -534,6 +534,129 @@ GST_START_TEST (test_roundtrip_in_process)
 
 GST_END_TEST;
 
+/* --- receivers' reports ---------------------------------------------------- */
+
+typedef struct
+{
+  gint qos;
+  gdouble max_proportion;
+} QosSeen;
+
+static GstPadProbeReturn
+qos_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+  QosSeen *seen = data;
+  gdouble proportion;
+
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_QOS) {
+    gst_event_parse_qos (ev, NULL, &proportion, NULL, NULL);
+    g_atomic_int_inc (&seen->qos);
+    if (proportion > seen->max_proportion)
+      seen->max_proportion = proportion;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static GstElement *
+play (const gchar * desc)
+{
+  GstElement *p = gst_parse_launch (desc, NULL);
+
+  fail_unless (p != NULL, "%s", desc);
+  fail_if (gst_element_set_state (p, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  return p;
+}
+
+/* Of @receivers (shmsink's view), the one whose last report says that
+ * its downstream falls behind (QoS proportion above 1), or the other;
+ * @lost: what it dropped and missed in that report's interval. */
+static const GstStructure *
+receiver_report (const GValue * receivers, gboolean slow, guint64 * lost)
+{
+  for (guint i = 0; i < gst_value_array_get_size (receivers); i++) {
+    const GstStructure *r =
+        gst_value_get_structure (gst_value_array_get_value (receivers, i));
+    gdouble proportion = 0;
+    guint64 d = 0, m = 0;
+
+    if (!gst_structure_get_double (r, "qos-proportion", &proportion))
+      continue;
+    gst_structure_get_uint64 (r, "dropped", &d);
+    gst_structure_get_uint64 (r, "missed", &m);
+    if (slow == (proportion > 1.0)) {
+      *lost = d + m;
+      return r;
+    }
+  }
+  return NULL;
+}
+
+/* Two receivers, one whose downstream is too slow (a sink with sync=true
+ * behind an identity that sleeps longer than a frame): its QoS reaches
+ * upstream of shmsink, and shmsink's view of it shows its drops and
+ * latency; the fast one's stays clean. */
+GST_START_TEST (test_reports_qos)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc is-live=true ! "
+      "video/x-raw,format=BGRx,width=64,height=48,framerate=30/1 ! "
+      "identity name=up ! shmsink name=sink path=%s min-receivers=2",
+      area_path);
+  GstElement *snd = play (desc), *slow, *fast, *sink, *up;
+  gchar *sd = g_strdup_printf ("shmsrc path=%s ! identity sleep-time=60000 "
+      "! fakesink sync=true qos=true", area_path);
+  gchar *fd = g_strdup_printf ("shmsrc path=%s ! fakesink sync=true "
+      "qos=true", area_path);
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  QosSeen seen = { 0, };
+  GstPad *pad;
+  gboolean done = FALSE;
+
+  g_free (desc);
+  slow = play (sd);
+  fast = play (fd);
+  g_free (sd);
+  g_free (fd);
+  sink = gst_bin_get_by_name (GST_BIN (snd), "sink");
+  up = gst_bin_get_by_name (GST_BIN (snd), "up");
+  pad = gst_element_get_static_pad (up, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, qos_probe,
+      &seen, NULL);
+  while (!done) {
+    GValue receivers = G_VALUE_INIT;
+    const GstStructure *s, *f;
+    guint64 slow_lost = 0, fast_lost = 0, p50 = 0;
+
+    fail_unless (g_get_monotonic_time () < end, "no QoS upstream (%d seen, "
+        "proportion %f) or no reports", g_atomic_int_get (&seen.qos),
+        seen.max_proportion);
+    g_usleep (200000);
+    g_value_init (&receivers, GST_TYPE_ARRAY);
+    g_object_get_property (G_OBJECT (sink), "receivers", &receivers);
+    s = receiver_report (&receivers, TRUE, &slow_lost);
+    f = receiver_report (&receivers, FALSE, &fast_lost);
+    if (s && f && g_atomic_int_get (&seen.qos) > 0) {
+      fail_unless (seen.max_proportion > 1.0, "proportion %f",
+          seen.max_proportion);
+      fail_unless (gst_structure_get_uint64 (s, "latency-p50", &p50));
+      if (slow_lost > 0 && p50 > 0) {
+        fail_unless_equals_int (fast_lost, 0);
+        done = TRUE;
+      }
+    }
+    g_value_unset (&receivers);
+  }
+  gst_object_unref (pad);
+  gst_object_unref (up);
+  gst_object_unref (sink);
+  stop_pipeline (slow);
+  stop_pipeline (fast);
+  stop_pipeline (snd);
+}
+
+GST_END_TEST;
+
 /* --- a fake receiver against shmsink --------------------------------------- */
 
 GST_START_TEST (test_sink_garbage)
@@ -1745,6 +1868,7 @@ shm_suite (void)
   tcase_add_test (tc, test_sink_echoed_token);
   tcase_add_test (tc, test_sink_release_not_held);
   tcase_add_test (tc, test_sink_flood_and_reorder);
+  tcase_add_test (tc, test_reports_qos);
   tcase_add_test (tc, test_sink_receiver_never_releases);
   tcase_add_test (tc, test_sink_receiver_timeout);
   tcase_add_test (tc, test_sink_receiver_leaves);
