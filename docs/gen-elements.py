@@ -82,17 +82,23 @@ def main():
         # the longer documentation may lie in any source of the plugin
         common = open(os.path.join(SRC, "gstshmutil.c")).read()
         comments = {}
+        others = ""
         for other in sorted(os.listdir(SRC)):
             if other.endswith(".c") and other != source:
-                comments.update(doc_comments(
-                    open(os.path.join(SRC, other)).read()))
+                other_text = open(os.path.join(SRC, other)).read()
+                comments.update(doc_comments(other_text))
+                if other != "gstshmutil.c":
+                    others += other_text
         comments.update(doc_comments(text))
         section = comments["SECTION:element-" + element]
-        own = re.findall(r'(?:gst|g)_param_spec_\w+ \("([\w-]+)"',
-                         common + text)
+        # (a property the element installs through another unit comes
+        # after its own; an array's element spec is no property at all)
         props = inspect_properties(element)
-        # (an array's element spec is no property of its own)
-        own = [name for name in own if name in props]
+        own = []
+        for name in re.findall(r'(?:gst|g)_param_spec_\w+ \("([\w-]+)"',
+                               common + text + others):
+            if name in props and name not in own:
+                own.append(name)
         out += ["## " + element, "", gtkdoc_to_md(section), "",
                 "### Properties", "",
                 "The properties of %s (not repeated here) apply too." % parents,

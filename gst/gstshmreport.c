@@ -142,3 +142,37 @@ gst_shm_report_qos (ShmSender * sender, GstClockTime timestamp)
   return gst_event_new_qos (w.proportion > 1.0 ? GST_QOS_TYPE_UNDERFLOW
       : GST_QOS_TYPE_OVERFLOW, w.proportion, w.jitter, timestamp);
 }
+
+/**
+ * gst_shm_report_forward:
+ * @last_running: the running time of the last frame @sink rendered
+ *
+ * A receiver's report: posted as an element message "shm-report", and
+ * when it carries QoS, the worst receiver's QoS goes upstream from @sink's
+ * pad, as if it were the sink's own.
+ */
+void
+gst_shm_report_forward (GstBaseSink * sink, ShmSender * sender,
+    ShmPeer * peer, const ShmReport * report, GstClockTime last_running)
+{
+  GstEvent *qos;
+
+  gst_element_post_message (GST_ELEMENT (sink),
+      gst_message_new_element (GST_OBJECT (sink),
+          gst_shm_report_structure (shm_peer_get_name (peer), report)));
+  if (report->qos_events && (qos = gst_shm_report_qos (sender, last_running)))
+    gst_pad_push_event (GST_BASE_SINK_PAD (sink), qos);
+}
+
+/* shmsink's receivers property (gst_shm_report_receivers() fills it). */
+void
+gst_shm_report_install_property (GObjectClass * klass, guint prop_id)
+{
+  g_object_class_install_property (klass, prop_id,
+      gst_param_spec_array ("receivers", "Receivers",
+          "One structure per connected receiver: its peer, live or not, the "
+          "frames skipped for it, and the figures of its last report",
+          g_param_spec_boxed ("receiver", "Receiver", "A receiver",
+              GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS),
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+}

@@ -8,6 +8,7 @@
 #define __GST_SHM_REPORT_H__
 
 #include <gst/gst.h>
+#include <gst/base/gstbasesink.h>
 
 #include "shmsender.h"
 
@@ -17,6 +18,9 @@ GstStructure *gst_shm_report_structure (const gchar * peer,
     const ShmReport * report);
 void gst_shm_report_receivers (ShmSender * sender, GValue * array);
 GstEvent *gst_shm_report_qos (ShmSender * sender, GstClockTime timestamp);
+void gst_shm_report_forward (GstBaseSink * sink, ShmSender * sender,
+    ShmPeer * peer, const ShmReport * report, GstClockTime last_running);
+void gst_shm_report_install_property (GObjectClass * klass, guint prop_id);
 
 G_END_DECLS
 

@@ -238,26 +238,17 @@ on_gone (ShmSender * sender, ShmPeer * peer, gpointer user_data)
   gst_shm_negotiator_remove_receiver (self->negotiator, peer);
 }
 
-/* A receiver's report: an element message, and the worst receiver's
- * downstream QoS upstream (as if it were this sink's own). */
 static void
 on_report (ShmSender * sender, ShmPeer * peer, const ShmReport * report,
     gpointer user_data)
 {
   GstShmSink *self = user_data;
   GstClockTime last;
-  GstEvent *qos;
 
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self),
-          gst_shm_report_structure (shm_peer_get_name (peer), report)));
-  if (!report->qos_events)
-    return;
   GST_OBJECT_LOCK (self);
   last = self->last_running;
   GST_OBJECT_UNLOCK (self);
-  if ((qos = gst_shm_report_qos (sender, last)))
-    gst_pad_push_event (GST_BASE_SINK_PAD (self), qos);
+  gst_shm_report_forward (GST_BASE_SINK (self), sender, peer, report, last);
 }
 
 static const ShmSenderCallbacks sender_callbacks = {
@@ -953,13 +944,7 @@ install_own_properties (GObjectClass * gobject_class)
           "How long to wait for a free slot when receivers hold all of them "
           "before dropping the frame (ns; GST_CLOCK_TIME_NONE: forever)",
           0, G_MAXUINT64, DEFAULT_SLOT_TIMEOUT, ready));
-  g_object_class_install_property (gobject_class, PROP_RECEIVERS,
-      gst_param_spec_array ("receivers", "Receivers",
-          "One structure per connected receiver: its peer, live or not, the "
-          "frames skipped for it, and the figures of its last report",
-          g_param_spec_boxed ("receiver", "Receiver", "A receiver",
-              GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS),
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  gst_shm_report_install_property (gobject_class, PROP_RECEIVERS);
 }
 
 /**

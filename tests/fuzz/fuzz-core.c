@@ -13,7 +13,7 @@
  *      checks every record it finds, the sender's side every release)
  *
  * Every message body a stream yields also goes through the handshake's
- * decoders (hello, mmap, mmap-reply, ready, caps).
+ * decoders (hello, mmap, mmap-reply, ready, report, caps).
  *
  * Built with clang's -fsanitize=fuzzer it is a libFuzzer target (meson
  * option fuzzing=true).  Otherwise its main() runs the files it is given,
@@ -79,6 +79,7 @@ use_handshake (GVariant * body)
   ShmMmapInfo m;
   ShmReply r;
   ShmReady rd;
+  ShmReport rep;
   gchar *caps = NULL;
   guint32 gen;
 
@@ -104,6 +105,11 @@ use_handshake (GVariant * body)
   if (shm_ready_decode (body, &rd, NULL)) {
     g_assert (rd.wake >= SHM_WAKE_FUTEX && rd.wake <= SHM_WAKE_POLL);
     shm_ready_clear (&rd);
+  }
+  if (shm_report_decode (body, &rep, NULL)) {
+    g_assert (rep.latency_max_ns <= SHM_REPORT_MAX_LATENCY_NS);
+    g_assert (rep.qos_proportion >= 0
+        && rep.qos_proportion <= SHM_REPORT_MAX_PROPORTION);
   }
   if (shm_caps_lookup (body, TRUE, &caps, &gen, NULL))
     g_assert (caps && strlen (caps) <= SHM_MAX_CAPS);
