@@ -13,6 +13,7 @@ PACKAGES=(
   # build
   meson ninja-build pkg-config gcc libc6-dev indent
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  liborc-0.4-dev liborc-0.4-dev-bin
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-x
