@@ -922,6 +922,39 @@ starving_peer_locked (ShmSender * s, gint64 now)
   return NULL;
 }
 
+/* Receivers that missed frames since the last tick, said once each (the
+ * messages to post).  With the lock. */
+static GList *
+missed_news_locked (ShmSender * s)
+{
+  GList *news = NULL;
+
+  for (GList * l = s->peers; l; l = l->next) {
+    ShmPeer *p = l->data;
+    if (p->missed && !p->said_missed) {
+      p->said_missed = TRUE;
+      news = g_list_prepend (news, g_strdup_printf ("Receiver %s misses "
+              "frames (%" G_GUINT64_FORMAT " so far): it did not take them "
+              "in time (too slow, or its downstream keeps them); it sees the "
+              "gaps.", p->name, p->missed));
+    }
+  }
+  return news;
+}
+
+static void
+drop_starving (ShmSender * s, ShmPeer * p)
+{
+  g_autofree gchar *why = g_strdup_printf ("it kept its frames while every "
+      "slot was taken for more than %.1f s (peer-timeout), so that the other "
+      "receivers got none", s->cfg.peer_timeout_us / (gdouble) G_USEC_PER_SEC);
+
+  post_new (s, FALSE, SHM_ENGINE_ERROR_READ, NULL, "Dropped receiver %s: %s.",
+      p->name, why);
+  shm_send_error (p->conn, "timeout", why);
+  peer_drop (s, p, "lost", why);
+}
+
 static gboolean
 on_tick (gpointer user_data)
 {
@@ -960,16 +993,7 @@ on_tick (gpointer user_data)
   s->said_truncated |= truncated;
   starving = starving_peer_locked (s, now);
   waiting = say_waiting_locked (s, now);
-  for (GList * l = s->peers; l; l = l->next) {
-    ShmPeer *p = l->data;
-    if (p->missed && !p->said_missed) {
-      p->said_missed = TRUE;
-      missed = g_list_prepend (missed, g_strdup_printf ("Receiver %s misses "
-              "frames (%" G_GUINT64_FORMAT " so far): it did not take them "
-              "in time (too slow, or its downstream keeps them); it sees the "
-              "gaps.", p->name, p->missed));
-    }
-  }
+  missed = missed_news_locked (s);
   g_mutex_unlock (&s->lock);
   for (GList * l = missed; l; l = l->next)
     post_new (s, FALSE, SHM_ENGINE_ERROR_WRITE, NULL, "%s",
@@ -984,16 +1008,8 @@ on_tick (gpointer user_data)
   if (waiting)
     post_new (s, FALSE, SHM_ENGINE_ERROR_OPEN_WRITE, NULL, "%s", waiting);
 
-  if (starving && !g_list_find (dead, starving)) {
-    g_autofree gchar *why = g_strdup_printf ("it kept its frames while "
-        "every slot was taken for more than %.1f s (peer-timeout), so that "
-        "the other receivers got none", s->cfg.peer_timeout_us
-        / (gdouble) G_USEC_PER_SEC);
-    post_new (s, FALSE, SHM_ENGINE_ERROR_READ, NULL, "Dropped receiver %s: "
-        "%s.", starving->name, why);
-    shm_send_error (starving->conn, "timeout", why);
-    peer_drop (s, starving, "lost", why);
-  }
+  if (starving && !g_list_find (dead, starving))
+    drop_starving (s, starving);
 
   for (GList * l = dead; l; l = l->next) {
     ShmPeer *p = l->data;
