@@ -553,9 +553,10 @@ on_peer_message (ShmConn * conn, guint32 type, GVariant * body,
     case SHM_MSG_PING:
       break;
     case SHM_MSG_REPORT:
-      if (state != PEER_READY)
-        expected = "a report only when ready";
-      else
+      /* (one may cross a new handshake of ours: the area was replaced) */
+      if (!p->said_hello)
+        expected = "a report only after the hello";
+      else if (state == PEER_READY)
         handle_report (s, p, body);
       break;
     case SHM_MSG_ACCEPT:
