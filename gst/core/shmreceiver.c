@@ -65,6 +65,9 @@ struct _ShmRxSession
   gboolean same_boot;
   gboolean bar;
   gboolean can_futex;
+  /* a file the sink did not create (QEMU's, a BAR): a new sink sets it up
+   * again in place, where one it created is replaced by a new file */
+  gboolean in_place;
   gint held;                    /* frames wrapped downstream */
   gint dead;                    /* the connection ended: channel unread */
   gchar *inline_reason;
@@ -450,6 +453,7 @@ session_new (ShmReceiver * rx, const ShmMmapInfo * m)
   s->conn = shm_conn_ref (rx->conn);
   s->geo = m->geo;
   s->bar = rx->cfg.bar != SHM_BAR_NONE;
+  s->in_place = !(m->geo.flags & SHM_AREA_FLAG_CREATED);
   s->same_boot = m->boot_id && *m->boot_id
       && g_str_equal (m->boot_id, shm_boot_id ());
   return s;
@@ -1412,13 +1416,15 @@ typedef enum
 
 /* Whether the area still holds @s's session (a sink that sets the same
  * memory up again, as after its predecessor was killed, replaces it in
- * place); when not, @s is dead from now on. */
+ * place; a file a sink created is replaced by a new one instead, and the
+ * mapping keeps the old); when not, @s is dead from now on. */
 static gboolean
 session_current (ShmRxSession * s)
 {
   guint64 id;
 
-  if (shm_area_peek_session (s->area, &id) && id == s->geo.session_id)
+  if (!s->in_place || (shm_area_peek_session (s->area, &id)
+          && id == s->geo.session_id))
     return TRUE;
   g_atomic_int_set (&s->dead, 1);
   return FALSE;

@@ -1735,7 +1735,7 @@ static guint64
 choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
     guint * n_inline)
 {
-  guint64 lanes = 0, live = 0, behind = 0, room, age, bit, skipped;
+  guint64 lanes = 0, live = 0, waiting, room, age, bit, skipped;
   gint lag;
 
   *n_inline = 0;
@@ -1753,18 +1753,16 @@ choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
       live |= bit;
   }
   room = shm_slots_lanes_with_room (slots, lanes, live,
-      MAX (1, s->geo.n_slots - 2));
+      MAX (1, s->geo.n_slots - 2), &waiting);
   skipped = lanes & ~room;
   lanes = room;
   live &= room;
   /* (only one with records it has not taken yet: one that took them all
    * holds its frames for its downstream, as a sink keeps its last one, and
    * gives them back only when the next frames come) */
-  for (guint64 m = live; m; m &= m - 1)
-    if (shm_slots_lane_queued (slots, __builtin_ctzll (m)) > 0)
-      behind |= m & -m;
-  if (s->n_ready > 1 && behind && shm_slots_count_free (slots) == 0) {
-    lag = shm_slots_furthest_behind (slots, behind, seq, &age);
+  live &= waiting;
+  if (s->n_ready > 1 && live && shm_slots_count_free (slots) == 0) {
+    lag = shm_slots_furthest_behind (slots, live, seq, &age);
     if (lag >= 0 && age >= s->geo.n_slots - 1) {
       lanes &= ~(G_GUINT64_CONSTANT (1) << lag);
       skipped |= G_GUINT64_CONSTANT (1) << lag;

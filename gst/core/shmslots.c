@@ -333,24 +333,30 @@ shm_slots_lane_has_room (ShmSlots * slots, guint lane, gboolean frame)
  * @lanes: the receivers a frame is for
  * @live: those of them that are live
  * @live_max: records a live receiver may have waiting
+ * @waiting: (out) (optional): the lanes of @lanes with records waiting
  *
  * Returns: the lanes of @lanes whose channel takes one more frame, and, for
  * live ones, that have fewer than @live_max records waiting.
  */
 guint64
 shm_slots_lanes_with_room (ShmSlots * slots, guint64 lanes, guint64 live,
-    guint32 live_max)
+    guint32 live_max, guint64 * waiting)
 {
   guint64 room = 0;
   guint32 pending;
 
+  if (waiting)
+    *waiting = 0;
   g_mutex_lock (&slots->lock);
   collect_locked (slots);
   for (guint64 m = lanes; m; m &= m - 1) {
     guint lane = __builtin_ctzll (m);
     guint64 bit = G_GUINT64_CONSTANT (1) << lane;
-    if (queued_locked (slots, lane, &pending)
-        && pending < slots->geo.chan_depth
+    if (!queued_locked (slots, lane, &pending))
+      continue;
+    if (waiting && pending > 0)
+      *waiting |= bit;
+    if (pending < slots->geo.chan_depth
         && slots->lanes[lane].n_flight < slots->geo.chan_depth
         && (!(live & bit) || pending < live_max))
       room |= bit;
@@ -359,23 +365,16 @@ shm_slots_lanes_with_room (ShmSlots * slots, guint64 lanes, guint64 live,
   return room;
 }
 
-/* Records published on @lane that its receiver has not taken yet. */
-guint32
-shm_slots_lane_queued (ShmSlots * slots, guint lane)
+/* Whether the receiver of @lane took every record (or is gone). */
+gboolean
+shm_slots_lane_drained (ShmSlots * slots, guint lane)
 {
   guint32 pending = 0;
 
   g_mutex_lock (&slots->lock);
   queued_locked (slots, lane, &pending);
   g_mutex_unlock (&slots->lock);
-  return pending;
-}
-
-/* Whether the receiver of @lane took every record (or is gone). */
-gboolean
-shm_slots_lane_drained (ShmSlots * slots, guint lane)
-{
-  return shm_slots_lane_queued (slots, lane) == 0;
+  return pending == 0;
 }
 
 guint32 *

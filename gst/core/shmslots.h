@@ -52,11 +52,10 @@ guint64 shm_slots_collect (ShmSlots * slots, gchar ** why);
 gboolean shm_slots_lane_has_room (ShmSlots * slots, guint lane,
     gboolean frame);
 guint64 shm_slots_lanes_with_room (ShmSlots * slots, guint64 lanes,
-    guint64 live, guint32 live_max);
+    guint64 live, guint32 live_max, guint64 * waiting);
 guint64 shm_slots_wait_room (ShmSlots * slots, guint64 lanes,
     gboolean frame, gint64 deadline_us, const gint * cancel);
 gboolean shm_slots_lane_drained (ShmSlots * slots, guint lane);
-guint32 shm_slots_lane_queued (ShmSlots * slots, guint lane);
 guint64 shm_slots_publish (ShmSlots * slots, guint64 lanes,
     const ShmRecord * record);
 gint shm_slots_furthest_behind (ShmSlots * slots, guint64 lanes,
