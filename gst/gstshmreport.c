@@ -124,7 +124,7 @@ take_worst (const ShmReceiverInfo * info, gpointer data)
 
 /**
  * gst_shm_report_qos:
- * @timestamp: the running time of the last frame rendered
+ * @timestamp: the running time of the frame it is about
  *
  * Returns: (nullable): a QoS event for upstream with the proportion and
  *   jitter of the worst receiver (the highest proportion: the one whose
@@ -145,22 +145,23 @@ gst_shm_report_qos (ShmSender * sender, GstClockTime timestamp)
 
 /**
  * gst_shm_report_forward:
- * @last_running: the running time of the last frame @sink rendered
  *
  * A receiver's report: posted as an element message "shm-report", and
  * when it carries QoS, the worst receiver's QoS goes upstream from @sink's
- * pad, as if it were the sink's own.
+ * pad, as if it were the sink's own (its timestamp: the running time now,
+ * that of the frame the sink syncs on).
  */
 void
 gst_shm_report_forward (GstBaseSink * sink, ShmSender * sender,
-    ShmPeer * peer, const ShmReport * report, GstClockTime last_running)
+    ShmPeer * peer, const ShmReport * report)
 {
   GstEvent *qos;
 
   gst_element_post_message (GST_ELEMENT (sink),
       gst_message_new_element (GST_OBJECT (sink),
           gst_shm_report_structure (shm_peer_get_name (peer), report)));
-  if (report->qos_events && (qos = gst_shm_report_qos (sender, last_running)))
+  if (report->qos_events && (qos = gst_shm_report_qos (sender,
+              gst_element_get_current_running_time (GST_ELEMENT (sink)))))
     gst_pad_push_event (GST_BASE_SINK_PAD (sink), qos);
 }
 

@@ -19,7 +19,7 @@ GstStructure *gst_shm_report_structure (const gchar * peer,
 void gst_shm_report_receivers (ShmSender * sender, GValue * array);
 GstEvent *gst_shm_report_qos (ShmSender * sender, GstClockTime timestamp);
 void gst_shm_report_forward (GstBaseSink * sink, ShmSender * sender,
-    ShmPeer * peer, const ShmReport * report, GstClockTime last_running);
+    ShmPeer * peer, const ShmReport * report);
 void gst_shm_report_install_property (GObjectClass * klass, guint prop_id);
 
 G_END_DECLS

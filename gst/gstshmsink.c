@@ -116,7 +116,6 @@ struct _GstShmSink
   gboolean wait_for_receiver;
   guint min_receivers;
   GstClockTime slot_timeout;
-  GstClockTime last_running;    /* of the last frame rendered */
 
   /* created in start, freed in stop (streaming and control threads use it
    * in between) */
@@ -242,13 +241,7 @@ static void
 on_report (ShmSender * sender, ShmPeer * peer, const ShmReport * report,
     gpointer user_data)
 {
-  GstShmSink *self = user_data;
-  GstClockTime last;
-
-  GST_OBJECT_LOCK (self);
-  last = self->last_running;
-  GST_OBJECT_UNLOCK (self);
-  gst_shm_report_forward (GST_BASE_SINK (self), sender, peer, report, last);
+  gst_shm_report_forward (GST_BASE_SINK (user_data), sender, peer, report);
 }
 
 static const ShmSenderCallbacks sender_callbacks = {
@@ -653,13 +646,8 @@ static GstFlowReturn
 gst_shm_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 {
   GstShmSink *self = GST_SHM_SINK (bsink);
-  GstClockTime running = gst_segment_to_running_time (&bsink->segment,
-      GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
   GstFlowReturn ret;
 
-  GST_OBJECT_LOCK (self);
-  self->last_running = running;
-  GST_OBJECT_UNLOCK (self);
   do {
     ret = wait_for_receiver (self);
     if (ret == GST_FLOW_OK)
@@ -892,7 +880,6 @@ gst_shm_sink_init (GstShmSink * self)
   self->num_slots = DEFAULT_NUM_SLOTS;
   self->size = DEFAULT_SIZE;
   self->mode = DEFAULT_MODE;
-  self->last_running = GST_CLOCK_TIME_NONE;
   self->wait_for_receiver = DEFAULT_WAIT_FOR_RECEIVER;
   self->min_receivers = DEFAULT_MIN_RECEIVERS;
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
