@@ -66,6 +66,7 @@
 
 #include "gstshmsink.h"
 #include "gstshmelements.h"
+#include "gstshmdamage.h"
 #include "gstshmpool.h"
 #include "gstshmnegotiator.h"
 #include "gstshmreport.h"
@@ -87,6 +88,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_shm_sink_debug);
 #define DEFAULT_SLOT_TIMEOUT GST_SECOND
 /* Slot size for caps whose frame size is not known (not raw video). */
 #define DEFAULT_UNKNOWN_FRAME_SIZE (1024 * 1024)
+#define DEFAULT_DAMAGE GST_SHM_DAMAGE_OFF
 
 enum
 {
@@ -98,6 +100,7 @@ enum
   PROP_SLOT_TIMEOUT,
   PROP_GROUP,
   PROP_RECEIVERS,
+  PROP_DAMAGE,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -116,6 +119,7 @@ struct _GstShmSink
   gboolean wait_for_receiver;
   guint min_receivers;
   GstClockTime slot_timeout;
+  GstShmDamageMode damage_mode;
 
   /* created in start, freed in stop (streaming and control threads use it
    * in between) */
@@ -129,11 +133,13 @@ struct _GstShmSink
   gboolean warned_drop;
   GstCaps *caps;                /* the stream's */
   gchar *area_path;
+  guint64 damage_frames, damage_tiles, damage_changed, damage_ns;
 
   /* streaming thread */
   GstVideoInfo vinfo;
   gboolean is_video;
   gboolean uses_monotonic;
+  GstShmDamageSender damage;
 };
 
 #define gst_shm_sink_parent_class parent_class
@@ -325,6 +331,7 @@ gst_shm_sink_stop (GstBaseSink * bsink)
   GstShmSink *self = GST_SHM_SINK (bsink);
 
   g_clear_pointer (&self->sender, shm_sender_free);
+  gst_shm_damage_sender_reset (&self->damage);
   GST_OBJECT_LOCK (self);
   gst_clear_caps (&self->caps);
   GST_OBJECT_UNLOCK (self);
@@ -355,9 +362,11 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   GstVideoInfo vinfo;
   gboolean is_video;
   guint64 size = frame_size (caps, &vinfo, &is_video);
+  GstShmDamageMode damage;
 
   GST_OBJECT_LOCK (self);
   gst_caps_replace (&self->caps, caps);
+  damage = self->damage_mode;
   GST_OBJECT_UNLOCK (self);
   if (!shm_sender_set_caps (self->sender, str, size, !is_video, &err)) {
     /* (an error posted before: upstream may try again, the answer is the
@@ -368,6 +377,13 @@ gst_shm_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   }
   self->vinfo = vinfo;
   self->is_video = is_video;
+  gst_shm_damage_sender_set_caps (&self->damage, damage,
+      is_video ? &vinfo : NULL);
+  shm_sender_set_grid (self->sender, self->damage.grid.tile
+      ? &self->damage.grid : NULL);
+  if (damage != GST_SHM_DAMAGE_OFF && !self->damage.grid.tile)
+    GST_INFO_OBJECT (self, "no damage for %" GST_PTR_FORMAT " (not raw "
+        "video of whole bytes a pixel): frames go whole", caps);
   GST_DEBUG_OBJECT (self, "caps %" GST_PTR_FORMAT ", frames of %"
       G_GUINT64_FORMAT " bytes", caps, size);
   return TRUE;
@@ -606,6 +622,23 @@ copy_into_slot (GstShmSink * self, ShmSlots * slots, GstBuffer * buf,
   return GST_FLOW_CUSTOM_SUCCESS_1;
 }
 
+/* The tiles of @buf that changed since the frame sent before. */
+static void
+note_damage (GstShmSink * self, GstBuffer * buf, ShmRecord * r)
+{
+  GstShmDamageSender *ds = &self->damage;
+
+  if (!ds->grid.tile)
+    return;
+  gst_shm_damage_sender_compute (ds, buf, r);
+  GST_OBJECT_LOCK (self);
+  self->damage_frames = ds->frames;
+  self->damage_tiles = ds->tiles;
+  self->damage_changed = ds->tiles_changed;
+  self->damage_ns = ds->time_ns;
+  GST_OBJECT_UNLOCK (self);
+}
+
 static GstFlowReturn
 render_once (GstShmSink * self, GstBuffer * buf)
 {
@@ -635,10 +668,13 @@ render_once (GstShmSink * self, GstBuffer * buf)
     copied = TRUE;
   }
   describe (self, buf, &r);
+  note_damage (self, buf, &r);
   ret = shm_sender_send (self->sender, slots, &r, copied)
       == SHM_SEND_REPLACED ? GST_FLOW_CUSTOM_SUCCESS : GST_FLOW_OK;
   if (copied)
     shm_slots_unclaim (slots, r.slot);
+  if (ret == GST_FLOW_OK)
+    gst_shm_damage_sender_sent (&self->damage, buf);
   return ret;
 }
 
@@ -745,6 +781,7 @@ get_stats (GObject * object)
       "frames-unsent", G_TYPE_UINT64, st.frames_unsent,
       "frames-skipped", G_TYPE_UINT64, st.frames_skipped,
       "frames-inline", G_TYPE_UINT64, st.frames_inline,
+      "bytes-inline", G_TYPE_UINT64, st.bytes_inline,
       "doorbells", G_TYPE_UINT64, st.doorbells,
       "receivers", G_TYPE_UINT, st.receivers,
       "receivers-connected", G_TYPE_UINT64, st.receivers_connected,
@@ -752,6 +789,13 @@ get_stats (GObject * object)
       "area-size", G_TYPE_UINT64, st.area_size,
       "n-slots", G_TYPE_UINT, st.n_slots,
       "slot-size", G_TYPE_UINT64, st.slot_size, NULL);
+  GST_OBJECT_LOCK (self);
+  gst_structure_set (s,
+      "damage-frames", G_TYPE_UINT64, self->damage_frames,
+      "damage-tiles", G_TYPE_UINT64, self->damage_tiles,
+      "damage-tiles-changed", G_TYPE_UINT64, self->damage_changed,
+      "damage-time", G_TYPE_UINT64, self->damage_ns, NULL);
+  GST_OBJECT_UNLOCK (self);
   return s;
 }
 
@@ -802,6 +846,9 @@ set_own_property (GObject * object, guint prop_id, const GValue * value,
       g_free (self->group);
       self->group = g_value_dup_string (value);
       break;
+    case PROP_DAMAGE:
+      self->damage_mode = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -844,6 +891,9 @@ get_own_property (GObject * object, guint prop_id, GValue * value,
     case PROP_GROUP:
       g_value_set_string (value, self->group);
       break;
+    case PROP_DAMAGE:
+      g_value_set_enum (value, self->damage_mode);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -872,6 +922,24 @@ gst_shm_sink_finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
+static GstPadProbeReturn
+note_upstream_damage (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstShmSink *self = data;
+
+  if (self->damage.mode != GST_SHM_DAMAGE_UPSTREAM)
+    return GST_PAD_PROBE_OK;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    gst_shm_damage_sender_note (&self->damage, GST_PAD_PROBE_INFO_BUFFER
+        (info));
+  } else {
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
+    for (guint i = 0; i < gst_buffer_list_length (list); i++)
+      gst_shm_damage_sender_note (&self->damage, gst_buffer_list_get (list, i));
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static void
 gst_shm_sink_init (GstShmSink * self)
 {
@@ -883,6 +951,11 @@ gst_shm_sink_init (GstShmSink * self)
   self->wait_for_receiver = DEFAULT_WAIT_FOR_RECEIVER;
   self->min_receivers = DEFAULT_MIN_RECEIVERS;
   self->slot_timeout = DEFAULT_SLOT_TIMEOUT;
+  self->damage_mode = DEFAULT_DAMAGE;
+  /* damage=upstream takes the damage of every buffer that arrives, also
+   * of those the sink drops (late) before rendering */
+  gst_pad_add_probe (GST_BASE_SINK_PAD (self), GST_PAD_PROBE_TYPE_BUFFER
+      | GST_PAD_PROBE_TYPE_BUFFER_LIST, note_upstream_damage, self, NULL);
   /* A last sample would pin a slot after every frame. */
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
   /* Rendering is an announcement of a few microseconds: no deadline to
@@ -932,6 +1005,14 @@ install_own_properties (GObjectClass * gobject_class)
           "before dropping the frame (ns; GST_CLOCK_TIME_NONE: forever)",
           0, G_MAXUINT64, DEFAULT_SLOT_TIMEOUT, ready));
   gst_shm_report_install_property (gobject_class, PROP_RECEIVERS);
+  g_object_class_install_property (gobject_class, PROP_DAMAGE,
+      g_param_spec_enum ("damage", "Damage",
+          "Tell receivers which tiles of each frame changed, so that those "
+          "that copy frames (out of a PCI BAR, inline, or for a downstream "
+          "that keeps them) copy only those (takes effect at the next caps)",
+          GST_TYPE_SHM_DAMAGE_MODE, DEFAULT_DAMAGE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  gst_type_mark_as_plugin_api (GST_TYPE_SHM_DAMAGE_MODE, 0);
 }
 
 /**

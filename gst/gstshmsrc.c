@@ -61,6 +61,7 @@
 
 #include "gstshmsrc.h"
 #include "gstshmelements.h"
+#include "gstshmdamage.h"
 #include "gstshmnegotiator.h"
 #include "gstshmpool.h"
 #include "gstshmtime.h"
@@ -136,7 +137,7 @@ struct _GstShmSrc
   GstCaps *caps;                /* caps set on the pad */
   GstCaps *accept;              /* what downstream accepts, as last told */
   guint64 frames_pushed, frames_zero_copy, frames_copied, bytes_copied;
-  guint64 frames_stale;
+  guint64 frames_stale, frames_patched, refreshes;
 
   /* streaming thread */
   GstVideoInfo vinfo;
@@ -147,6 +148,8 @@ struct _GstShmSrc
   gboolean stale_caps;          /* downstream no longer accepts the caps */
   gboolean discont;
   GstShmTimes times;
+  GstShmDamageReceiver *damage;
+  gboolean asked_full;          /* for a whole inline frame */
 };
 
 #define gst_shm_src_parent_class parent_class
@@ -301,6 +304,8 @@ gst_shm_src_start (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   self->frames_pushed = self->frames_zero_copy = self->frames_copied = 0;
   self->bytes_copied = self->frames_stale = 0;
+  self->frames_patched = self->refreshes = 0;
+  self->asked_full = FALSE;
   self->started_read_mode = self->read_mode;
   GST_OBJECT_UNLOCK (self);
   if (!gst_shm_props_resolve (GST_ELEMENT (self), &self->props,
@@ -324,6 +329,7 @@ gst_shm_src_stop (GstBaseSrc * bsrc)
   }
   self->stale_caps = self->discont = FALSE;
   g_clear_pointer (&self->receiver, shm_receiver_free);
+  gst_shm_damage_receiver_set_info (self->damage, NULL);
   GST_OBJECT_LOCK (self);
   gst_clear_caps (&self->caps);
   gst_clear_caps (&self->accept);
@@ -429,6 +435,8 @@ set_caps (GstShmSrc * self, GstCaps * caps)
   GST_OBJECT_UNLOCK (self);
   GST_DEBUG_OBJECT (self, "caps from the sender: %" GST_PTR_FORMAT, caps);
   self->is_video = gst_shm_raw_video_info (&self->vinfo, caps);
+  gst_shm_damage_receiver_set_info (self->damage, self->is_video
+      ? &self->vinfo : NULL);
   if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Downstream does not accept "
             "the sender's caps %" GST_PTR_FORMAT ".", caps), (NULL));
@@ -503,6 +511,8 @@ copy_to_default_layout (GstShmSrc * self, GstBuffer * in)
     }
     gst_video_frame_unmap (&src);
   }
+  if (ok)
+    gst_shm_damage_copy_meta (in, out);
   gst_buffer_unref (in);
   if (!ok)
     gst_clear_buffer (&out);
@@ -544,20 +554,80 @@ must_copy (GstShmSrc * self, const ShmRxFrame * f, gboolean convert)
       >= shm_rx_session_may_hold (f->session);
 }
 
-/* The frame as a buffer: in place, or copied.  Takes @f. */
+/* An inline frame whose tiles patch a frame this receiver lacks: dropped,
+ * and the sender asked (once) for a whole one. */
+static void
+ask_full (GstShmSrc * self)
+{
+  gboolean ask = !self->asked_full;
+
+  self->asked_full = TRUE;
+  self->discont = TRUE;
+  GST_OBJECT_LOCK (self);
+  self->frames_stale++;
+  self->refreshes += ask;
+  GST_OBJECT_UNLOCK (self);
+  if (ask) {
+    GST_DEBUG_OBJECT (self, "asking the sender for a whole frame");
+    shm_receiver_request_full (self->receiver);
+  }
+}
+
+/* A frame that carries damage: copies (out of the area, or of an inline
+ * frame's tiles) patch a buffer of ours that holds an earlier frame; in
+ * place, it is only described.  Takes @f. */
 static GstBuffer *
-frame_to_buffer (GstShmSrc * self, ShmRxFrame * f, gboolean * copied)
+damaged_to_buffer (GstShmSrc * self, ShmRxFrame * f, guint64 session,
+    gboolean * copied, guint64 * bytes)
+{
+  const ShmRecord r = f->record;
+  gboolean need_full = FALSE;
+  GstBuffer *buf;
+
+  *copied = !f->in_area || must_copy (self, f, FALSE);
+  if (!f->in_area) {
+    if (!(r.record_flags & SHM_RECORD_FLAG_PARTIAL))
+      self->asked_full = FALSE;
+    buf = gst_shm_damage_receiver_inline (self->damage, &r, session,
+        f->payload, bytes, &need_full);
+    if (need_full)
+      ask_full (self);
+  } else if (*copied) {
+    buf = gst_shm_damage_receiver_copy (self->damage, &r, session, f->data,
+        f->from_bar, bytes);
+  } else {
+    buf = wrap_frame (self, f);
+    gst_shm_damage_receiver_add_meta (self->damage, buf, &r, session);
+    return buf;
+  }
+  shm_rx_frame_free (f);
+  return buf;
+}
+
+/* The frame as a buffer: in place, or copied (@bytes of it).  Takes @f.
+ * NULL with no @bytes: an inline frame that could not be used. */
+static GstBuffer *
+frame_to_buffer (GstShmSrc * self, ShmRxFrame * f, guint64 session,
+    gboolean * copied, guint64 * bytes)
 {
   gboolean convert = self->is_video && !self->downstream_meta
       && !layout_is_default (self, &f->record);
   GstBuffer *buf;
 
-  *copied = f->in_area && must_copy (self, f, convert);
-  if (!*copied) {
-    buf = wrap_frame (self, f);
+  *bytes = 0;
+  if ((f->record.record_flags & SHM_RECORD_FLAG_PARTIAL)
+      || (self->is_video && gst_shm_damage_receiver_active (self->damage,
+              &f->record))) {
+    buf = damaged_to_buffer (self, f, session, copied, bytes);
   } else {
-    buf = copy_bytes (self, f, f->from_bar);
-    shm_rx_frame_free (f);
+    *copied = f->in_area && must_copy (self, f, convert);
+    if (!*copied) {
+      buf = wrap_frame (self, f);
+    } else {
+      *bytes = f->record.size;
+      buf = copy_bytes (self, f, f->from_bar);
+      shm_rx_frame_free (f);
+    }
   }
   if (buf && convert && self->copy_pool)
     buf = copy_to_default_layout (self, buf);
@@ -601,8 +671,8 @@ push_frame (GstShmSrc * self, ShmRxFrame * f, GstBuffer ** outbuf)
 {
   ShmRxFrame copy;
   gboolean copied, in_area = f->in_area;
-  gsize size = f->record.size;
-  guint64 session;
+  gboolean patched = (f->record.record_flags & SHM_RECORD_FLAG_DAMAGE) != 0;
+  guint64 session, bytes;
   GstBuffer *buf;
 
   if (self->stale_caps) {
@@ -617,7 +687,9 @@ push_frame (GstShmSrc * self, ShmRxFrame * f, GstBuffer ** outbuf)
   copy = *f;
   copy.session = NULL;
   session = shm_rx_session_id (f->session);
-  buf = frame_to_buffer (self, f, &copied);
+  buf = frame_to_buffer (self, f, session, &copied, &bytes);
+  if (!buf && self->asked_full)
+    return GST_FLOW_CUSTOM_SUCCESS;
   if (!buf) {
     GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not copy a frame out of "
             "the shared area."), (NULL));
@@ -629,7 +701,8 @@ push_frame (GstShmSrc * self, ShmRxFrame * f, GstBuffer ** outbuf)
   self->frames_pushed++;
   if (copied) {
     self->frames_copied++;
-    self->bytes_copied += size;
+    self->bytes_copied += bytes;
+    self->frames_patched += patched && bytes < copy.record.size;
   } else if (in_area) {
     self->frames_zero_copy++;
   }
@@ -771,6 +844,8 @@ get_stats (GObject * object)
       "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
       "frames-copied", G_TYPE_UINT64, self->frames_copied,
       "bytes-copied", G_TYPE_UINT64, self->bytes_copied,
+      "frames-patched", G_TYPE_UINT64, self->frames_patched,
+      "refreshes", G_TYPE_UINT64, self->refreshes,
       "frames-dropped", G_TYPE_UINT64, st.frames_dropped + self->frames_stale,
       "frames-missed", G_TYPE_UINT64, st.frames_missed,
       "frames-inline", G_TYPE_UINT64, st.frames_inline,
@@ -841,6 +916,7 @@ gst_shm_src_finalize (GObject * object)
   GstShmSrc *self = GST_SHM_SRC (object);
 
   gst_shm_props_clear (&self->props);
+  gst_shm_damage_receiver_free (self->damage);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -853,6 +929,7 @@ gst_shm_src_init (GstShmSrc * self)
   self->timeout = DEFAULT_TIMEOUT;
   self->read_mode = DEFAULT_READ_MODE;
   self->spin_time = DEFAULT_SPIN_TIME;
+  self->damage = gst_shm_damage_receiver_new ();
 }
 
 static void

@@ -26,6 +26,7 @@ static const gchar *const type_names[SHM_MSG_LAST] = {
   [SHM_MSG_RECORD] = "record",
   [SHM_MSG_DOORBELL] = "doorbell",
   [SHM_MSG_REPORT] = "report",
+  [SHM_MSG_REFRESH] = "refresh",
 };
 
 const gchar *

@@ -36,8 +36,11 @@ typedef enum
   /* it can wait and wake on futexes in its mapping of the area (a file
    * mapping, not a PCI BAR) */
   SHM_FEATURE_FUTEX = 1 << 0,
+  /* (receiver) it takes inline frames that carry only their changed tiles
+   * (SHM_RECORD_FLAG_PARTIAL) and asks for a whole one with "refresh" */
+  SHM_FEATURE_DAMAGE = 1 << 1,
 } ShmFeature;
-#define SHM_FEATURES_KNOWN ((guint64) SHM_FEATURE_FUTEX)
+#define SHM_FEATURES_KNOWN ((guint64) (SHM_FEATURE_FUTEX | SHM_FEATURE_DAMAGE))
 
 #define SHM_MAX_PATH            4096
 #define SHM_MAX_CAPS            (64 * 1024)
@@ -62,6 +65,8 @@ typedef enum
                                  * bytes, through the connection */
   SHM_MSG_DOORBELL = 14,        /* both: look at the channel */
   SHM_MSG_REPORT = 15,          /* receiver -> sink: how its stream goes */
+  SHM_MSG_REFRESH = 16,         /* receiver -> sink: the next inline frame
+                                 * whole, please */
   SHM_MSG_LAST
 } ShmMsgType;
 

@@ -662,9 +662,15 @@ handle_record (ShmReceiver * rx, const guint8 * payload, gsize len)
   InlineItem *item = g_new0 (InlineItem, 1);
   ShmRxSession *s;
 
+  /* (a partial frame, its changed tiles only, is checked against the
+   * grid of its caps by the element) */
   if (len < SHM_RECORD_SIZE || !shm_record_decode (payload, &item->record, &err)
       || (item->record.type == SHM_RECORD_FRAME
-          && len - SHM_RECORD_SIZE != item->record.size)) {
+          && !(item->record.record_flags & SHM_RECORD_FLAG_PARTIAL)
+          && len - SHM_RECORD_SIZE != item->record.size)
+      || ((item->record.record_flags & SHM_RECORD_FLAG_PARTIAL)
+          && (!(rx->cfg.features & SHM_FEATURE_DAMAGE)
+              || len - SHM_RECORD_SIZE > item->record.size))) {
     g_autofree gchar *msg = g_strdup_printf ("The sender sent an invalid "
         "frame: %s", err ? err->message : "its bytes do not match its size");
     g_free (item);
@@ -2059,6 +2065,29 @@ send_accept_cb (gpointer data)
   g_free (caps);
   g_free (args);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+send_refresh_cb (gpointer data)
+{
+  ShmReceiver *rx = data;
+
+  if (rx->conn && rx->state != CONN_NONE)
+    shm_conn_send (rx->conn, SHM_MSG_REFRESH, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * shm_receiver_request_full:
+ *
+ * Any thread: asks the sender for its next inline frame whole (this
+ * receiver lacks the frame a partial one would patch).
+ */
+void
+shm_receiver_request_full (ShmReceiver * rx)
+{
+  if (rx->loop.context)
+    g_main_context_invoke (rx->loop.context, send_refresh_cb, rx);
 }
 
 /* Any thread: tells the sender what downstream accepts now. */

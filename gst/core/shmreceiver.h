@@ -99,6 +99,7 @@ ShmRecvResult shm_receiver_next (ShmReceiver * rx, ShmRxFrame ** frame,
 void shm_receiver_set_flushing (ShmReceiver * rx, gboolean flushing);
 void shm_receiver_set_discarding (ShmReceiver * rx, gboolean discarding);
 void shm_receiver_drop_pending (ShmReceiver * rx);
+void shm_receiver_request_full (ShmReceiver * rx);
 void shm_receiver_send_accept (ShmReceiver * rx, const gchar * caps);
 void shm_receiver_note_qos (ShmReceiver * rx, gdouble proportion,
     gint64 jitter);

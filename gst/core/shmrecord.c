@@ -31,11 +31,16 @@
 #define R_N_PLANES 108
 #define R_PLANE_OFFSET 112
 #define R_PLANE_STRIDE 144
-#define R_END 160
+#define R_DAMAGE_BASE 160
+#define R_TILE 168
+#define R_COLS 170
+#define R_ROWS 172
+#define R_TILE_MAP 176
+#define R_END (R_TILE_MAP + SHM_DAMAGE_MAP_BYTES)
 
 static_assert (R_PLANE_OFFSET + 8 * SHM_RECORD_MAX_PLANES == R_PLANE_STRIDE,
     "plane offsets");
-static_assert (R_PLANE_STRIDE + 4 * SHM_RECORD_MAX_PLANES == R_END,
+static_assert (R_PLANE_STRIDE + 4 * SHM_RECORD_MAX_PLANES == R_DAMAGE_BASE,
     "plane strides");
 static_assert (R_END <= SHM_RECORD_SIZE, "record fits");
 
@@ -51,6 +56,21 @@ put32 (guint8 * b, gsize off, guint32 v)
 {
   v = GUINT32_TO_LE (v);
   memcpy (b + off, &v, 4);
+}
+
+static inline void
+put16 (guint8 * b, gsize off, guint16 v)
+{
+  v = GUINT16_TO_LE (v);
+  memcpy (b + off, &v, 2);
+}
+
+static inline guint16
+get16 (const guint8 * b, gsize off)
+{
+  guint16 v;
+  memcpy (&v, b + off, 2);
+  return GUINT16_FROM_LE (v);
 }
 
 static inline guint64
@@ -100,6 +120,13 @@ shm_record_encode (const ShmRecord * r, guint8 * out)
     put32 (out, R_PLANE_STRIDE + 4 * i, i < r->n_planes ? r->plane_stride[i]
         : 0);
   }
+  if (r->record_flags & SHM_RECORD_FLAG_DAMAGE) {
+    put64 (out, R_DAMAGE_BASE, r->damage_base);
+    put16 (out, R_TILE, r->tile);
+    put16 (out, R_COLS, r->cols);
+    put16 (out, R_ROWS, r->rows);
+    memcpy (out + R_TILE_MAP, r->damage.bits, SHM_DAMAGE_MAP_BYTES);
+  }
 }
 
 /**
@@ -116,7 +143,7 @@ shm_record_decode (const guint8 * in, ShmRecord * r, GError ** error)
 {
   memset (r, 0, sizeof *r);
   r->type = get32 (in, R_TYPE);
-  r->record_flags = get32 (in, R_RECORD_FLAGS);
+  r->record_flags = get32 (in, R_RECORD_FLAGS) & SHM_RECORD_FLAGS_KNOWN;
   r->seq = get64 (in, R_SEQ);
   r->slot = get32 (in, R_SLOT);
   r->caps_gen = get32 (in, R_CAPS_GEN);
@@ -148,7 +175,33 @@ shm_record_decode (const guint8 * in, ShmRecord * r, GError ** error)
     r->plane_offset[i] = get64 (in, R_PLANE_OFFSET + 8 * i);
     r->plane_stride[i] = get32 (in, R_PLANE_STRIDE + 4 * i);
   }
+  if (r->record_flags & SHM_RECORD_FLAG_DAMAGE) {
+    r->damage_base = get64 (in, R_DAMAGE_BASE);
+    r->tile = get16 (in, R_TILE);
+    r->cols = get16 (in, R_COLS);
+    r->rows = get16 (in, R_ROWS);
+    memcpy (r->damage.bits, in + R_TILE_MAP, SHM_DAMAGE_MAP_BYTES);
+  } else if (r->record_flags & SHM_RECORD_FLAG_PARTIAL) {
+    g_set_error (error, SHM_PROTO_ERROR, SHM_PROTO_ERROR_INVALID,
+        "a partial frame without a tile map");
+    return FALSE;
+  }
   return TRUE;
+}
+
+/**
+ * shm_record_damage_fits:
+ * @grid: the receiver's own grid for the record's caps
+ *
+ * Whether the record's tile map can be used: it has one, on the grid the
+ * receiver derives from the caps, and sets no tile beyond it.
+ */
+gboolean
+shm_record_damage_fits (const ShmRecord * r, const ShmTileGrid * grid)
+{
+  return (r->record_flags & SHM_RECORD_FLAG_DAMAGE) && grid->tile
+      && r->tile == grid->tile && r->cols == grid->cols
+      && r->rows == grid->rows && shm_tile_map_valid (&r->damage, grid);
 }
 
 static gboolean

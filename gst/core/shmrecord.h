@@ -14,12 +14,13 @@
 #define __SHM_RECORD_H__
 
 #include "shmarea.h"
+#include "shmdamage.h"
 
 G_BEGIN_DECLS
 
 /*
  *   0   u32 type            SHM_RECORD_FRAME, SHM_RECORD_EOS
- *   4   u32 record_flags    0 (reserved)
+ *   4   u32 record_flags    SHM_RECORD_FLAG_*
  *   8   u64 seq             frame number in the session
  *   16  u32 slot            frame: < n_slots; eos: 0xffffffff
  *   20  u32 caps_gen        caps generation of the frame (2.3)
@@ -33,7 +34,12 @@ G_BEGIN_DECLS
  *   108 u32 n_planes        0 (not raw video) to SHM_RECORD_MAX_PLANES
  *   112 u64 plane_offset[4]
  *   144 u32 plane_stride[4]
- *   160 reserved, zero, to 256
+ *   160 u64 damage_base     with SHM_RECORD_FLAG_DAMAGE: the frame number
+ *                           the tile map is relative to (G_MAXUINT64:
+ *                           none, every tile is set)
+ *   168 u16 tile, 170 u16 cols, 172 u16 rows      the grid (shmdamage.h)
+ *   174 u16 reserved, zero
+ *   176 u8 tile_map[80]     a bit per tile, row by row, LSB first
  *
  * Time values are nanoseconds; G_MAXUINT64 means "none".
  */
@@ -45,6 +51,19 @@ typedef enum
   SHM_RECORD_FRAME = 1,
   SHM_RECORD_EOS = 2,
 } ShmRecordType;
+
+/* Record flags. */
+typedef enum
+{
+  /* damage_base, the grid and the tile map are set: the tiles the map
+   * sets are the only ones that differ from frame damage_base */
+  SHM_RECORD_FLAG_DAMAGE = 1 << 0,
+  /* (inline frames only, with DAMAGE) the payload holds only those tiles
+   * (shm_damage_pack()); sent only to a receiver that offered
+   * SHM_FEATURE_DAMAGE */
+  SHM_RECORD_FLAG_PARTIAL = 1 << 1,
+} ShmRecordFlags;
+#define SHM_RECORD_FLAGS_KNOWN 0x3u
 
 /* Buffer flags on the wire: their own bit values, mapped to and from
  * GstBufferFlags by the elements. */
@@ -88,6 +107,9 @@ typedef struct
   guint32 n_planes;
   guint64 plane_offset[SHM_RECORD_MAX_PLANES];
   guint32 plane_stride[SHM_RECORD_MAX_PLANES];
+  guint64 damage_base;
+  guint32 tile, cols, rows;
+  ShmTileMap damage;
 } ShmRecord;
 
 /* How the frames of one caps generation are laid out, as far as the
@@ -113,6 +135,8 @@ typedef struct
 void shm_record_encode (const ShmRecord * r, guint8 * out);
 gboolean shm_record_decode (const guint8 * in, ShmRecord * r,
     GError ** error);
+gboolean shm_record_damage_fits (const ShmRecord * r,
+    const ShmTileGrid * grid);
 gboolean shm_record_check_frame (const ShmRecord * r, guint32 n_slots,
     guint64 slot_size, const ShmFrameLayout * layout, GError ** error);
 

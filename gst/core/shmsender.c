@@ -65,6 +65,9 @@ struct _ShmPeer
   guint8 rx_nonce[SHM_NONCE_BYTES];     /* the receiver's challenge */
   guint8 nonce[SHM_NONCE_BYTES];        /* ours, in the mmap hello */
   gboolean frames_inline;       /* gets frames through the connection */
+  guint64 inline_seq;           /* the last frame it got inline, whole or
+                                 * patched; G_MAXUINT64: none (lock) */
+  gboolean want_full;           /* asked for a whole frame (lock) */
   guint64 missed;               /* frames it did not get (lock) */
   gboolean said_missed;
   ShmReport report;             /* its last (lock) */
@@ -125,6 +128,9 @@ struct _ShmSender
   gchar *caps;
   guint32 caps_gen;
   guint64 seq;
+  guint64 last_seq;             /* of the last frame sent; G_MAXUINT64 */
+  ShmTileGrid grid;             /* of the caps, for damage; tile 0: none */
+  GByteArray *packed;           /* a frame's changed tiles, inline */
   ShmSenderStats stats;
 };
 
@@ -398,6 +404,7 @@ handle_reply (ShmSender * s, ShmPeer * p, GVariant * body)
       && !(refusal = inline_refusal (s, p, &r))) {
     /* peers on different machines: the bytes go through the connection */
     p->frames_inline = TRUE;
+    p->inline_seq = G_MAXUINT64;
     ok = TRUE;
   }
   if (ok)
@@ -559,6 +566,11 @@ on_peer_message (ShmConn * conn, guint32 type, GVariant * body,
       else if (state == PEER_READY)
         handle_report (s, p, body);
       break;
+    case SHM_MSG_REFRESH:
+      g_mutex_lock (&s->lock);
+      p->want_full = TRUE;
+      g_mutex_unlock (&s->lock);
+      break;
     case SHM_MSG_ACCEPT:
       if (!p->said_hello)
         expected = "accept only after the hello";
@@ -677,6 +689,7 @@ peer_add (ShmSender * s, ShmConn * conn, gchar * name, gboolean network,
   p->ring_lane = ring_lane;
   p->ring_id = ring_id;
   p->last_seen = p->since = g_get_monotonic_time ();
+  p->inline_seq = G_MAXUINT64;
 
   g_mutex_lock (&s->lock);
   lane = pick_lane_locked (s);
@@ -1238,6 +1251,7 @@ shm_sender_new (const ShmSenderConfig * c, const ShmSenderCallbacks * cb,
   s->cfg.secret = g_strdup (c->secret);
   s->cfg.group = g_strdup (c->group);
   s->gid = -1;
+  s->last_seq = G_MAXUINT64;
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   return s;
@@ -1251,6 +1265,8 @@ shm_sender_free (ShmSender * s)
   g_free ((gchar *) s->cfg.control);
   g_free ((gchar *) s->cfg.secret);
   g_free ((gchar *) s->cfg.group);
+  if (s->packed)
+    g_byte_array_unref (s->packed);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
   g_free (s);
@@ -1401,6 +1417,7 @@ shm_sender_set_caps (ShmSender * s, const gchar * caps, guint64 frame_size,
     s->caps = g_strdup (caps);
     r.caps = s->caps;
     r.caps_gen = ++s->caps_gen;
+    s->last_seq = G_MAXUINT64;
     for (GList * l = s->peers; l; l = l->next) {
       ShmPeer *p = l->data;
       GVariantDict d;
@@ -1418,6 +1435,26 @@ shm_sender_set_caps (ShmSender * s, const gchar * caps, guint64 frame_size,
   }
   g_mutex_unlock (&s->lock);
   return ok;
+}
+
+/**
+ * shm_sender_set_grid:
+ * @grid: (nullable): the tile grid of the current caps (shmdamage.h), or
+ *   NULL when its frames carry no damage
+ *
+ * Frames whose records carry a tile map go to the receivers that get
+ * frames inline and offered SHM_FEATURE_DAMAGE as their changed tiles
+ * only, when they have the frame the map is relative to.
+ */
+void
+shm_sender_set_grid (ShmSender * s, const ShmTileGrid * grid)
+{
+  g_mutex_lock (&s->lock);
+  if (grid)
+    s->grid = *grid;
+  else
+    memset (&s->grid, 0, sizeof s->grid);
+  g_mutex_unlock (&s->lock);
 }
 
 /* A buffer bigger than the slots: a bigger area, if it may. */
@@ -1616,6 +1653,7 @@ shm_sender_set_next_seq (ShmSender * s, guint64 seq)
 {
   g_mutex_lock (&s->lock);
   s->seq = seq;
+  s->last_seq = G_MAXUINT64;
   g_mutex_unlock (&s->lock);
 }
 
@@ -1798,19 +1836,54 @@ wake_locked (ShmSender * s, ShmSlots * slots, guint64 sleeping)
   }
 }
 
+/* The changed tiles of @record's frame (at @data), packed, or NULL when
+ * the record has no tile map on the current grid.  With the lock. */
+static const GByteArray *
+pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
+{
+  ShmPlanes planes = { {0}, {0} };
+
+  if (!shm_record_damage_fits (r, &s->grid)
+      || r->n_planes != s->grid.n_planes)
+    return NULL;
+  for (guint i = 0; i < r->n_planes; i++) {
+    planes.data[i] = data + r->plane_offset[i];
+    planes.stride[i] = r->plane_stride[i];
+  }
+  if (!s->packed)
+    s->packed = g_byte_array_new ();
+  g_byte_array_set_size (s->packed, shm_damage_bytes (&s->grid, &r->damage));
+  shm_damage_pack (&s->grid, &r->damage, &planes, s->packed->data);
+  return s->packed;
+}
+
+/* Whether @p gets only the changed tiles of @r: it said it can, did not
+ * ask for a whole frame, and got the frame the map is relative to. */
+static gboolean
+gets_partial_locked (ShmPeer * p, const ShmRecord * r)
+{
+  return (p->features & SHM_FEATURE_DAMAGE) && !p->want_full
+      && (r->record_flags & SHM_RECORD_FLAG_DAMAGE)
+      && r->damage_base != G_MAXUINT64 && p->inline_seq == r->damage_base;
+}
+
 /* Sends @record (and @data) to every receiver that gets frames inline,
- * unless its connection is full.  With the lock. */
+ * unless its connection is full: whole, or as its changed tiles.  With
+ * the lock. */
 static guint
 send_inline_locked (ShmSender * s, const ShmRecord * record,
     const guint8 * data)
 {
-  guint8 bytes[SHM_RECORD_SIZE];
+  guint8 bytes[SHM_RECORD_SIZE], partial[SHM_RECORD_SIZE];
+  const GByteArray *packed = NULL;
+  gboolean packed_tried = FALSE;
   guint n = 0;
 
   shm_record_encode (record, bytes);
   for (GList * l = s->peers; l; l = l->next) {
     ShmPeer *p = l->data;
     gsize size = record->type == SHM_RECORD_FRAME ? record->size : 0;
+    const guint8 *head = bytes, *body = data;
     if (p->state != PEER_READY || !p->frames_inline)
       continue;
     if (size && inline_behind_locked (s, p, size)) {
@@ -1819,9 +1892,27 @@ send_inline_locked (ShmSender * s, const ShmRecord * record,
       continue;
     }
     p->lagging = FALSE;
-    if (shm_conn_send_parts (p->conn, SHM_MSG_RECORD, NULL, bytes,
-            sizeof bytes, data, size, NULL))
+    if (size && gets_partial_locked (p, record) && !packed_tried) {
+      ShmRecord pr = *record;
+      packed_tried = TRUE;
+      packed = pack_locked (s, record, data);
+      pr.record_flags |= SHM_RECORD_FLAG_PARTIAL;
+      shm_record_encode (&pr, partial);
+    }
+    if (size && packed && gets_partial_locked (p, record)) {
+      head = partial;
+      body = packed->data;
+      size = packed->len;
+    }
+    if (shm_conn_send_parts (p->conn, SHM_MSG_RECORD, NULL, head,
+            SHM_RECORD_SIZE, body, size, NULL)) {
       n++;
+      s->stats.bytes_inline += SHM_RECORD_SIZE + size;
+      if (record->type == SHM_RECORD_FRAME) {
+        p->inline_seq = record->seq;
+        p->want_full &= head == partial;
+      }
+    }
   }
   return n;
 }
@@ -1851,6 +1942,14 @@ shm_sender_send (ShmSender * s, ShmSlots * slots, ShmRecord * record,
   }
   record->type = SHM_RECORD_FRAME;
   record->seq = s->seq++;
+  /* (a tile map is relative to the frame sent before; the first one of
+   * its caps changed everywhere, relative to none) */
+  if (!shm_record_damage_fits (record, &s->grid))
+    record->record_flags &= ~(SHM_RECORD_FLAG_DAMAGE | SHM_RECORD_FLAG_PARTIAL);
+  else if (s->last_seq == G_MAXUINT64)
+    shm_tile_map_fill (&record->damage, &s->grid);
+  record->damage_base = s->last_seq;
+  s->last_seq = record->seq;
   record->caps_gen = s->caps_gen;
   record->send_time = g_get_monotonic_time () * 1000;
   s->stats.frames_rendered++;

@@ -75,6 +75,7 @@ typedef struct
   guint64 frames_rendered, frames_sent, frames_zero_copy, frames_copied;
   guint64 bytes_copied, frames_dropped, frames_unsent, frames_skipped;
   guint64 frames_inline, receivers_connected, sessions, doorbells;
+  guint64 bytes_inline;         /* records and frames sent inline */
   guint receivers;
   guint64 area_size, slot_size;
   guint n_slots;
@@ -101,6 +102,7 @@ void shm_sender_foreach_receiver (ShmSender * sender, ShmReceiverInfoFunc func,
 /* Streaming side. */
 gboolean shm_sender_set_caps (ShmSender * sender, const gchar * caps,
     guint64 frame_size, gboolean fit, GError ** error);
+void shm_sender_set_grid (ShmSender * sender, const ShmTileGrid * grid);
 gboolean shm_sender_grow (ShmSender * sender, guint64 frame_size,
     GError ** error);
 ShmSlots *shm_sender_get_slots (ShmSender * sender);
