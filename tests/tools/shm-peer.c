@@ -66,6 +66,7 @@ static gboolean opt_sessions;
 static gint opt_progress;
 static gboolean opt_eos_on_sigint;
 static gboolean opt_handle_term;
+static gboolean opt_check_damage;
 
 static GOptionEntry entries[] = {
   {"path", 0, 0, G_OPTION_ARG_STRING, &opt_path, "Area path", "PATH"},
@@ -135,6 +136,9 @@ static GOptionEntry entries[] = {
   {"eos-on-sigint", 0, 0, G_OPTION_ARG_NONE, &opt_eos_on_sigint,
       "Sender: SIGINT sends EOS down the pipeline and waits for it (as "
         "gst-launch-1.0 -e)", NULL},
+  {"check-damage", 0, 0, G_OPTION_ARG_NONE, &opt_check_damage,
+      "Receiver: every frame carries damage metas, and no pixel outside "
+        "them differs from the frame before", NULL},
   {"handle-term", 0, 0, G_OPTION_ARG_NONE, &opt_handle_term,
       "SIGTERM stops as SIGINT does (by default it kills)", NULL},
   {"ts", 0, 0, G_OPTION_ARG_STRING, &opt_ts,
@@ -163,6 +167,12 @@ static gboolean caps_ok = TRUE, caps_seen;
 static GstClockTime first_pts = GST_CLOCK_TIME_NONE;
 static guint64 first_stamp_pts;
 static GQueue held = G_QUEUE_INIT;
+/* --check-damage: the frame before, plane by plane (visible bytes) */
+static GstVideoInfo prev_info;
+static GByteArray *prev_planes[GST_VIDEO_MAX_PLANES];
+static guint n_damage_frames, n_damage_rects, n_damage_missing;
+static guint n_damage_outside, n_damage_nothing;
+static void check_damage (GstBuffer * buf, const GstVideoFrame * frame);
 static GArray *area_ranges;     /* pairs of guint64: start, end */
 
 static void
@@ -548,6 +558,8 @@ new_sample (GstAppSink * appsink, gpointer data)
   }
   if (in_area (GST_VIDEO_FRAME_PLANE_DATA (&frame, 0)))
     n_in_area++;
+  if (opt_check_damage)
+    check_damage (buf, &frame);
   if (!stamp_read (&frame, &st, &sum)) {
     if (n_bad++ < 5)
       g_printerr ("frame %u: bad stamp (magic %08x, checksum %016"
@@ -617,6 +629,78 @@ done:
   if (opt_sleep_ms)
     g_usleep (opt_sleep_ms * 1000);
   return GST_FLOW_OK;
+}
+
+/* Whether luma pixel (@x, @y) lies in one of @rects. */
+static gboolean
+in_rects (const GArray * rects, guint x, guint y)
+{
+  for (guint i = 0; i < rects->len; i++) {
+    const GstVideoRegionOfInterestMeta *r =
+        g_array_index (rects, GstVideoRegionOfInterestMeta *, i);
+    if (x >= r->x && x < r->x + r->w && y >= r->y && y < r->y + r->h)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* --check-damage: the frame's damage metas cover every pixel that differs
+ * from the frame before (of the same caps); then it becomes that frame. */
+static void
+check_damage (GstBuffer * buf, const GstVideoFrame * frame)
+{
+  GArray *rects = g_array_new (FALSE, FALSE, sizeof (gpointer));
+  gpointer state = NULL;
+  GstMeta *m;
+  const GstVideoFormatInfo *finfo = frame->info.finfo;
+  gboolean same = prev_planes[0]
+      && gst_video_info_is_equal (&prev_info, &frame->info);
+
+  while ((m = gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    GstVideoRegionOfInterestMeta *r = (GstVideoRegionOfInterestMeta *) m;
+    if (r->roi_type == g_quark_from_string ("damage"))
+      g_array_append_val (rects, r);
+  }
+  n_damage_frames++;
+  n_damage_rects += rects->len;
+  if (rects->len == 0 && n_damage_missing++ < 5)
+    g_printerr ("frame %u: no damage meta\n", n_frames);
+  if (rects->len == 1
+      && g_array_index (rects, GstVideoRegionOfInterestMeta *, 0)->w == 0)
+    n_damage_nothing++;
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame); p++) {
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+    const guint8 *base = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
+    gsize stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
+    gsize row = stamp_row_bytes (frame, p);
+    guint rows = stamp_rows (frame, p), ps, ws, hs;
+
+    gst_video_format_info_component (finfo, p, comp);
+    ps = GST_VIDEO_FORMAT_INFO_PSTRIDE (finfo, comp[0]);
+    ws = GST_VIDEO_FORMAT_INFO_W_SUB (finfo, comp[0]);
+    hs = GST_VIDEO_FORMAT_INFO_H_SUB (finfo, comp[0]);
+    for (guint y = 0; same && rows && y < rows; y++) {
+      const guint8 *now = base + y * stride;
+      const guint8 *was = prev_planes[p]->data + y * row;
+      for (gsize x = 0; ps && x + ps <= row; x += ps) {
+        if (memcmp (now + x, was + x, ps) != 0
+            && !in_rects (rects, (x / ps) << ws, y << hs)) {
+          if (n_damage_outside++ < 5)
+            g_printerr ("frame %u: plane %u pixel %" G_GSIZE_FORMAT ",%u "
+                "changed outside the damage\n", n_frames, p, x / ps, y);
+          break;
+        }
+      }
+    }
+    if (!prev_planes[p])
+      prev_planes[p] = g_byte_array_new ();
+    g_byte_array_set_size (prev_planes[p], row * rows);
+    for (guint y = 0; y < rows; y++)
+      memcpy (prev_planes[p]->data + y * row, base + y * stride, row);
+  }
+  prev_info = frame->info;
+  g_array_unref (rects);
 }
 
 static GstPadProbeReturn
@@ -691,7 +775,13 @@ run_receiver (void)
   while (!g_queue_is_empty (&held))
     gst_buffer_unref (g_queue_pop_head (&held));
 
-  ok = !error_message && n_bad == 0 && (opt_allow_gaps || n_gaps == 0)
+  if (opt_check_damage)
+    g_print ("DAMAGE frames=%u rects=%u nothing=%u missing=%u outside=%u\n",
+        n_damage_frames, n_damage_rects, n_damage_nothing, n_damage_missing,
+        n_damage_outside);
+  ok = !error_message && n_bad == 0
+      && (!opt_check_damage || (n_damage_missing == 0
+          && n_damage_outside == 0)) && (opt_allow_gaps || n_gaps == 0)
       && n_unmarked_gaps == 0 && n_ts_bad == 0
       && caps_ok && (opt_exit_after ? n_frames >= (guint) opt_exit_after
       : got_eos)

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# gst-shm: damage.  shmsink damage=compute tells receivers which tiles of
+# each frame changed; receivers that copy (read-mode=copy, frames inline
+# over TCP) copy only those into buffers of their own.  Every frame's
+# pixels are checked against the sender's (shm-peer's stamp covers every
+# visible byte), and with --check-damage every frame's damage metas must
+# cover every pixel that differs from the frame before.
+#
+#   damage.sh CASE
+set -u
+
+case_name=$1
+. "$(dirname "$0")/lib.sh"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# 640x480 BGRx
+FRAME=1228800
+
+# at_most NAME STAT LIMIT
+at_most() {
+  local v
+  v=$(stat_of "$1" "$2")
+  [ -n "$v" ] && [ "$v" -le "$3" ] || fail "$1: $2 is '$v', expected at most $3"
+}
+
+at_least() {
+  local v
+  v=$(stat_of "$1" "$2")
+  [ -n "$v" ] && [ "$v" -ge "$3" ] || fail "$1: $2 is '$v', expected at least $3"
+}
+
+damage_clean() {
+  expect_match "$1" "^DAMAGE frames=[1-9][0-9]* rects=[0-9]+ nothing=[0-9]+ missing=0 outside=0$"
+}
+
+case $case_name in
+copy)
+  # A ball on a still background, copied out of the area: the first frame
+  # whole, then its changed tiles only (a quarter of a frame is generous:
+  # the ball and the stamp's tile take a few percent).
+  bg recv "$peer" recv --path "$P" --expect 60 --not-live \
+    --check-damage --src-props "read-mode=copy"
+  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
+    --sink-props "damage=compute"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0"
+  damage_clean recv
+  expect_stat recv frames-copied 60
+  at_least recv frames-patched 55
+  at_most recv bytes-copied $((FRAME + 59 * FRAME / 4))
+  expect_stat send damage-frames 60
+  at_most send damage-tiles-changed $((60 * 80 / 4 + 80))
+  expect_gone
+  ;;
+
+off)
+  # damage=off (the default): whole copies, no metas.
+  bg recv "$peer" recv --path "$P" --expect 30 --not-live \
+    --src-props "read-mode=copy"
+  bg send "$peer" send --path "$P" --frames 30 --width 640 --height 480
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "RECEIVER frames=30 first=0 last=29 bad=0 gaps=0"
+  expect_stat recv bytes-copied $((30 * FRAME))
+  expect_stat recv frames-patched 0
+  expect_stat send damage-frames 0
+  expect_gone
+  ;;
+
+inline)
+  # Frames inline over TCP (the receiver does not map the area): the
+  # first whole, then each as its changed tiles.
+  port=$(free_port)
+  bg recv "$peer" recv --path "$T/elsewhere" --control "tcp:127.0.0.1:$port" \
+    --expect 60 --not-live --check-damage
+  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
+    --control "tcp:127.0.0.1:$port" --sink-props "damage=compute"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0 ts_bad=0 in_area=0"
+  damage_clean recv
+  expect_stat recv frames-inline 60
+  expect_stat send frames-inline 60
+  at_most send bytes-inline $((FRAME + 59 * FRAME / 4 + 60 * 256))
+  expect_stat recv refreshes 0
+  expect_gone
+  ;;
+
+late | late-inline)
+  # A receiver that joins mid-stream starts from a whole frame: the map
+  # of its first frame is relative to one it never had.
+  port=$(free_port)
+  if [ "$case_name" = late ]; then
+    control="unix:$P.sock"
+    props="read-mode=copy"
+    path=$P
+  else
+    control="tcp:127.0.0.1:$port"
+    props=""
+    path=$T/elsewhere
+  fi
+  bg first "$peer" recv --path "$path" --control "$control" --not-live \
+    --check-damage ${props:+--src-props "$props"}
+  bg send "$peer" send --path "$P" --frames 120 --width 640 --height 480 \
+    --live --control "$control" --sink-props "damage=compute"
+  wait_log first "event=(string)connected"
+  sleep 1.5
+  bg late "$peer" recv --path "$path" --control "$control" --not-live --late \
+    --check-damage ${props:+--src-props "$props"}
+  expect_rc first 0
+  expect_rc late 0
+  expect_rc send 0
+  expect_match first "RECEIVER frames=120 first=0 last=119 bad=0 gaps=0"
+  expect_match late "RECEIVER frames=[1-9][0-9]* first=[1-9][0-9]* last=119 bad=0 gaps=0"
+  damage_clean first
+  damage_clean late
+  ;;
+
+gaps | gaps-inline)
+  # A live receiver too slow for the stream misses frames: the frame
+  # after a gap is never patched onto one it does not have.  In the area
+  # it is copied whole; inline, the receiver asks for a whole frame.
+  port=$(free_port)
+  if [ "$case_name" = gaps ]; then
+    control="unix:$P.sock"
+    props="read-mode=copy"
+    path=$P
+  else
+    control="tcp:127.0.0.1:$port"
+    props="inline-fallback=true"
+    path=$T/elsewhere
+  fi
+  bg recv "$peer" recv --path "$path" --control "$control" --allow-gaps \
+    --sleep-ms 70 --check-damage --src-props "$props"
+  bg send "$peer" send --path "$P" --frames 90 --width 640 --height 480 \
+    --live --control "$control" --sink-props "damage=compute"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_match recv "RECEIVER frames=[1-9][0-9]* first=0 last=[0-9]+ bad=0 gaps=[1-9][0-9]* .* unmarked_gaps=0 "
+  damage_clean recv
+  ;;
+
+caps-change | caps-change-inline)
+  # The sender's caps change mid-stream: the first frame of the new caps
+  # is whole, never patched onto a frame of the old ones.
+  port=$(free_port)
+  if [ "$case_name" = caps-change ]; then
+    control="unix:$P.sock"
+    props="read-mode=copy"
+    path=$P
+  else
+    control="tcp:127.0.0.1:$port"
+    props="inline-fallback=true"
+    path=$T/elsewhere
+  fi
+  bg recv "$peer" recv --path "$path" --control "$control" --expect 60 \
+    --not-live --check-damage --src-props "$props"
+  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
+    --control "$control" --sink-props "damage=compute" --switch-at 30 \
+    --switch-caps "video/x-raw,format=NV12,width=320,height=240,framerate=30/1"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_match recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0 .* caps_changes=2 "
+  damage_clean recv
+  at_least recv frames-patched 50
+  ;;
+
+*)
+  fail "unknown case $case_name"
+  ;;
+esac
+[ -n "${KEEP_LOGS:-}" ] && cp -r "$T" "$KEEP_LOGS/$case_name"
+echo "PASS: $case_name"
