@@ -8,6 +8,7 @@
 # gst-shm-bench: --quick (one size and format, one run, a few hundred
 # frames: writes BUILDDIR/bench/results-quick.md), --runs N, --only TEXT,
 # --output FILE, --perf DIR, --list; `gst-shm-bench --help` lists them.
+# A full run (no OPTIONS) then adds bench/damage.sh's "Damage" section.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +31,9 @@ source=$(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown)
 
 # from the source directory: the report names the plugin relative to it
 cd "$src"
-exec "$builddir/bench/gst-shm-bench" --plugin-dir="$builddir/gst" \
+"$builddir/bench/gst-shm-bench" --plugin-dir="$builddir/gst" \
   --output="$output" $notes --source="git $source" \
   --command="bench/run.sh $*" "$@"
+# a full run measures damage too (bench/damage.sh), in its own section
+[ $# -eq 0 ] && "$here/damage.sh" --builddir "$builddir" --append "$output"
+exit 0

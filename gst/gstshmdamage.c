@@ -204,6 +204,7 @@ gst_shm_damage_sender_compute (GstShmDamageSender * ds, GstBuffer * buf,
   if (!ds->prev) {
     /* the first of its caps: all of it */
     shm_tile_map_fill (&r->damage, &ds->grid);
+    ds->tiles_changed += shm_tile_grid_n_tiles (&ds->grid);
     ok = TRUE;
   } else if (ds->mode == GST_SHM_DAMAGE_COMPUTE) {
     ok = compare (ds, buf, &r->damage);
@@ -211,6 +212,7 @@ gst_shm_damage_sender_compute (GstShmDamageSender * ds, GstBuffer * buf,
     r->damage = ds->upstream;
     if (ds->upstream_all)
       shm_tile_map_fill (&r->damage, &ds->grid);
+    ds->tiles_changed += shm_tile_map_count (&r->damage, &ds->grid);
     ok = TRUE;
   }
   if (!ok)

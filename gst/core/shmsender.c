@@ -1837,14 +1837,17 @@ wake_locked (ShmSender * s, ShmSlots * slots, guint64 sleeping)
 }
 
 /* The changed tiles of @record's frame (at @data), packed, or NULL when
- * the record has no tile map on the current grid.  With the lock. */
+ * the record has no tile map on the current grid, or when they are half
+ * the frame or more (the frame goes whole: the receiver then need not
+ * copy it).  With the lock. */
 static const GByteArray *
 pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
 {
   ShmPlanes planes = { {0}, {0} };
 
   if (!shm_record_damage_fits (r, &s->grid)
-      || r->n_planes != s->grid.n_planes)
+      || r->n_planes != s->grid.n_planes
+      || shm_damage_bytes (&s->grid, &r->damage) >= r->size / 2)
     return NULL;
   for (guint i = 0; i < r->n_planes; i++) {
     planes.data[i] = data + r->plane_offset[i];
