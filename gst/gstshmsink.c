@@ -182,8 +182,39 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsink, "shmsink", GST_RANK_NONE,
  * a lagging receiver missed), frames-inline (frames sent through a
  * connection, see #GstShmSink:inline-fallback), doorbells (wake-ups sent
  * as doorbell messages, to receivers on another kernel), receivers (ready
- * now), receivers-connected, sessions, area-size, n-slots, slot-size; and
- * GstBaseSink's average-rate, dropped and rendered.
+ * now), receivers-connected, sessions, area-size, n-slots, slot-size,
+ * bytes-inline (records and frame bytes sent through connections);
+ * damage-frames (frames given a tile map, see #GstShmSink:damage),
+ * damage-tiles and damage-tiles-changed (tiles of those frames, and those
+ * that changed), damage-time (ns spent comparing tiles); and GstBaseSink's
+ * average-rate, dropped and rendered.
+ */
+/**
+ * GstShmSink:damage:
+ *
+ * Tells receivers which tiles of each frame changed since the frame sent
+ * before (a tile map in each frame record, docs/protocol.md 1.4.1), so
+ * that receivers that copy frames copy only those: shmsrc reading a PCI
+ * BAR (read-mode=auto or copy: every byte an uncached read), a shmsrc that
+ * copies for a downstream that keeps frames or with read-mode=copy, and a
+ * receiver that gets frames inline over TCP or vsock, which then get only
+ * the changed tiles through the connection.  Receivers that read frames in
+ * place gain nothing; shmsrc attaches the damage to every buffer either
+ * way, as GstVideoRegionOfInterestMeta of type "damage".
+ *
+ * off (the default): no tile map; damage costs nothing.  compute: shmsink
+ * compares each frame with the one before, tile by tile (it keeps a
+ * reference to the frame before: one slot more held while upstream
+ * renders into the pool); on a screen where little moves this costs the
+ * sender about one read of two frames, and cuts what a copying receiver
+ * copies to a few percent of a frame; in full motion the comparison stops
+ * at each tile's first different byte and frames go whole.  upstream: the
+ * damage comes from upstream, as GstVideoRegionOfInterestMeta of type
+ * "damage" on each buffer (what shmsrc attaches, so shmsrc ! ... ! shmsink
+ * passes it on), relative to the buffer before; a buffer without any
+ * counts as wholly changed.  Frames of formats whose pixels are not whole
+ * bytes (tiled, paletted, v210 and the like) carry no damage.  A change
+ * takes effect at the next caps.
  */
 
 /* --- the engine's callbacks ------------------------------------------------ */

@@ -23,6 +23,21 @@
  * last sample) can never starve the sender, shmsrc keeps at most all slots
  * but one downstream and copies further frames out (stats: frames-copied).
  *
+ * When the sender computes damage (#GstShmSink:damage), each buffer
+ * carries GstVideoRegionOfInterestMeta of type "damage": the rectangles
+ * (in pixels, whole tiles) that changed since the buffer pushed before;
+ * one 0x0 rectangle when nothing changed; the whole frame when shmsrc
+ * cannot tell (the first frame, after a gap or new caps).  Frames that
+ * shmsrc copies (out of a PCI BAR, read-mode=copy, beyond the slots it may
+ * keep, or that come inline) are then patched: only the changed tiles are
+ * copied into a buffer of shmsrc's own that holds an earlier frame (stats:
+ * frames-patched).  Such buffers are pushed with a reference shmsrc keeps
+ * (an element downstream that writes into them gets its own copy), and
+ * shmsrc keeps up to four of them.  A buffer is patched only from a frame
+ * it holds: after a missed frame it gets a whole copy, and a receiver of
+ * inline frames that lacks the frame a partial one patches drops it and
+ * asks the sender for a whole one (stats: refreshes).
+ *
  * Before the first frame, shmsrc checks that it maps the sender's memory:
  * it finds the sender's random token through its own mapping of #path and
  * answers with one of its own.  When they differ, both sides fail with an
@@ -195,7 +210,9 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (shmsrc, "shmsrc", GST_RANK_NONE,
  * #GstShmSrc:inline-fallback), sessions, wakeups (times the streaming
  * thread slept and woke), spins (times it looked for a frame without
  * sleeping, see #GstShmSrc:spin-time), last-latency (ns from the sender's
- * publication to arrival, same host only).
+ * publication to arrival, same host only), frames-patched (copies of only
+ * the tiles that changed, see #GstShmSink:damage) and refreshes (whole
+ * inline frames asked for).
  */
 
 /* --- the engine's callbacks ------------------------------------------------ */

@@ -1749,6 +1749,243 @@ GST_START_TEST (test_src_frame_before_ready)
 
 GST_END_TEST;
 
+/* --- damage -------------------------------------------------------------- */
+
+/* 96x32 BGRx: 12288 bytes, a slot of the fake area; two tiles of 64 (the
+ * second 32 pixels wide). */
+#define CAPS_96x32 "video/x-raw,format=BGRx,width=96,height=32," \
+    "framerate=30/1"
+#define SIZE_96x32 (96 * 32 * 4)
+
+static GstPadProbeReturn
+collect_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  g_async_queue_push (data, gst_buffer_ref (GST_PAD_PROBE_INFO_BUFFER (info)));
+  return GST_PAD_PROBE_OK;
+}
+
+/* Collects the buffers shmsrc pushes. */
+static GAsyncQueue *
+collect_pushed (FakeSender * f)
+{
+  GstElement *src = gst_bin_get_by_name (GST_BIN (f->pipeline), "src");
+  GstPad *pad = gst_element_get_static_pad (src, "src");
+  GAsyncQueue *q = g_async_queue_new_full ((GDestroyNotify) gst_buffer_unref);
+
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, collect_probe,
+      g_async_queue_ref (q), (GDestroyNotify) g_async_queue_unref);
+  gst_object_unref (pad);
+  gst_object_unref (src);
+  return q;
+}
+
+/* The next buffer pushed has the bytes @want. */
+static void
+expect_pushed (GAsyncQueue * q, const guint8 * want, gsize size)
+{
+  GstBuffer *buf = g_async_queue_timeout_pop (q, 10 * G_USEC_PER_SEC);
+
+  fail_unless (buf != NULL, "no buffer pushed");
+  fail_unless_equals_uint64 (gst_buffer_get_size (buf), size);
+  fail_unless (gst_buffer_memcmp (buf, 0, want, size) == 0,
+      "the pushed frame differs from the sender's");
+  gst_buffer_unref (buf);
+}
+
+static void
+damage_record (ShmRecord * r, guint64 seq, guint64 base, guint bits)
+{
+  frame_record (r, seq % 4, SIZE_96x32, 96 * 4);
+  r->seq = seq;
+  r->record_flags = SHM_RECORD_FLAG_DAMAGE;
+  r->damage_base = base;
+  r->tile = 64;
+  r->cols = 2;
+  r->rows = 1;
+  r->damage.bits[0] = bits;
+}
+
+static void
+fill_frame (guint8 * data, guint8 seed)
+{
+  for (guint i = 0; i < SIZE_96x32; i++)
+    data[i] = (guint8) (i * 7 + seed);
+}
+
+/* Tile maps that are not on the receiver's grid, or set tiles beyond it,
+ * are not used: the frame is copied whole (read-mode=copy), and right. */
+GST_START_TEST (test_src_damage_maps_checked)
+{
+  FakeSender *f = fake_sender_new ("read-mode=copy");
+  GAsyncQueue *q = collect_pushed (f);
+  guint8 *slot;
+  ShmRecord r;
+
+  fake_sender_mmap (f, NULL);
+  fake_sender_ready (f, CAPS_96x32);
+  /* (frame N in slot N) */
+  slot = shm_area_get_data (f->area) + f->geo.slots_offset;
+  fill_frame (slot, 1);
+  damage_record (&r, 0, G_MAXUINT64, 3);
+  fake_sender_publish (f, &r);
+  expect_pushed (q, slot, SIZE_96x32);
+  /* the whole frame changes, the map says only tile 1 on another grid */
+  slot += f->geo.slot_size;
+  fill_frame (slot, 2);
+  damage_record (&r, 1, 0, 2);
+  r.tile = 32;
+  r.cols = 3;
+  fake_sender_publish (f, &r);
+  expect_pushed (q, slot, SIZE_96x32);
+  /* ... or a bit past the grid's two tiles */
+  slot += f->geo.slot_size;
+  fill_frame (slot, 3);
+  damage_record (&r, 2, 1, 2 | 4);
+  fake_sender_publish (f, &r);
+  expect_pushed (q, slot, SIZE_96x32);
+  fake_sender_free (f);
+  g_async_queue_unref (q);
+}
+
+GST_END_TEST;
+
+/* Sends @r inline, and @len bytes of @data after it. */
+static void
+send_inline (FakeSender * f, const ShmRecord * r, const guint8 * data,
+    gsize len)
+{
+  GByteArray *a = g_byte_array_new ();
+  guint8 bytes[SHM_RECORD_SIZE];
+
+  shm_record_encode (r, bytes);
+  shm_msg_encode_into (a, SHM_MSG_RECORD, NULL, sizeof bytes + len);
+  g_byte_array_append (a, bytes, sizeof bytes);
+  g_byte_array_append (a, data, len);
+  peer_send_raw (f->p, a->data, a->len);
+  g_byte_array_unref (a);
+}
+
+/* A fake sender that listens on loopback TCP, and a shmsrc whose path is
+ * not the fake sender's area: it asks for frames inline. */
+static FakeSender *
+fake_sender_new_tcp (void)
+{
+  FakeSender *f = g_new0 (FakeSender, 1);
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *sa = g_inet_socket_address_new (lo, 0), *bound;
+  gchar *desc;
+
+  f->fake_sock = g_build_filename (tmpdir, "fake.sock", NULL);
+  f->fake_area = g_build_filename (tmpdir, "fake-area", NULL);
+  f->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, NULL);
+  fail_unless (g_socket_bind (f->listener, sa, TRUE, NULL));
+  fail_unless (g_socket_listen (f->listener, NULL));
+  g_socket_set_timeout (f->listener, 10);
+  bound = g_socket_get_local_address (f->listener, NULL);
+  desc = g_strdup_printf ("shmsrc name=src path=%s/elsewhere "
+      "control=tcp:127.0.0.1:%u ! fakesink", tmpdir,
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  f->pipeline = gst_parse_launch (desc, NULL);
+  fail_if (gst_element_set_state (f->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  f->p = peer_accept (f->listener);
+  g_free (desc);
+  g_object_unref (bound);
+  g_object_unref (sa);
+  g_object_unref (lo);
+  return f;
+}
+
+/* The next message that is not a report. */
+static GVariant *
+expect_not_report (Peer * p, guint32 want)
+{
+  for (;;) {
+    guint32 type = 0;
+    GVariant *body = peer_recv (p, &type);
+    fail_unless (body != NULL, "connection closed, expected %s",
+        shm_msg_type_name (want));
+    if (type == SHM_MSG_REPORT) {
+      g_variant_unref (body);
+      continue;
+    }
+    fail_unless_equals_string (shm_msg_type_name (type),
+        shm_msg_type_name (want));
+    return body;
+  }
+}
+
+/* Frames inline that carry only their changed tiles: one that patches the
+ * frame the receiver holds is pushed whole and right; one of a wrong
+ * length, or that patches a frame the receiver never had, is dropped and
+ * the receiver asks for a whole frame; a partial frame without a tile map
+ * is a protocol error. */
+GST_START_TEST (test_src_partial_frames)
+{
+  FakeSender *f = fake_sender_new_tcp ();
+  GAsyncQueue *q = collect_pushed (f);
+  ShmReady ready = { 0, };
+  guint8 frame[SIZE_96x32], tile[32 * 32 * 4];
+  GVariant *v;
+  ShmRecord r;
+  gchar *msg;
+
+  fake_sender_mmap (f, NULL);
+  v = peer_expect (f->p, SHM_MSG_MMAP_REPLY);
+  g_variant_unref (v);
+  ready.session = f->geo.session_id;
+  ready.wake = SHM_WAKE_DOORBELL;
+  ready.caps = (gchar *) CAPS_96x32;
+  ready.caps_gen = 1;
+  ready.frames_inline = TRUE;
+  peer_send (f->p, SHM_MSG_READY, shm_ready_encode (&ready));
+
+  /* whole */
+  fill_frame (frame, 1);
+  damage_record (&r, 0, G_MAXUINT64, 3);
+  send_inline (f, &r, frame, sizeof frame);
+  expect_pushed (q, frame, sizeof frame);
+  /* tile 1 (pixels 64..95 of each row) changed, sent alone */
+  for (guint y = 0; y < 32; y++)
+    for (guint x = 0; x < 32 * 4; x++)
+      frame[y * 96 * 4 + 64 * 4 + x] = tile[y * 32 * 4 + x] = y + x;
+  damage_record (&r, 1, 0, 2);
+  r.record_flags |= SHM_RECORD_FLAG_PARTIAL;
+  send_inline (f, &r, tile, sizeof tile);
+  expect_pushed (q, frame, sizeof frame);
+  /* the same, but its bytes are not what the map makes */
+  damage_record (&r, 2, 1, 2);
+  r.record_flags |= SHM_RECORD_FLAG_PARTIAL;
+  send_inline (f, &r, tile, sizeof tile - 4);
+  v = expect_not_report (f->p, SHM_MSG_REFRESH);
+  g_variant_unref (v);
+  /* then whole again, then tiles of a frame it never had */
+  fill_frame (frame, 9);
+  damage_record (&r, 3, 2, 3);
+  send_inline (f, &r, frame, sizeof frame);
+  expect_pushed (q, frame, sizeof frame);
+  damage_record (&r, 4, 77, 2);
+  r.record_flags |= SHM_RECORD_FLAG_PARTIAL;
+  send_inline (f, &r, tile, sizeof tile);
+  v = expect_not_report (f->p, SHM_MSG_REFRESH);
+  g_variant_unref (v);
+  fail_unless (g_async_queue_timeout_pop (q, 300 * 1000) == NULL,
+      "a frame was patched onto one the receiver does not have");
+  /* partial without a map */
+  frame_record (&r, 0, SIZE_96x32, 96 * 4);
+  r.seq = 5;
+  r.record_flags = SHM_RECORD_FLAG_PARTIAL;
+  send_inline (f, &r, tile, sizeof tile);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "a partial frame without a tile map");
+  g_free (msg);
+  fake_sender_free (f);
+  g_async_queue_unref (q);
+}
+
+GST_END_TEST;
+
 /* --- in-band rings ------------------------------------------------------ */
 
 /* Moves the producer index of one ring of @lane beyond the ring, as a
@@ -1882,6 +2119,8 @@ shm_suite (void)
   tcase_add_test (tc, test_src_caps_too_big);
   tcase_add_test (tc, test_src_dmabuf_caps);
   tcase_add_test (tc, test_src_bad_frames);
+  tcase_add_test (tc, test_src_damage_maps_checked);
+  tcase_add_test (tc, test_src_partial_frames);
   tcase_add_test (tc, test_src_frame_before_ready);
   tcase_add_test (tc, test_src_geometry_changed);
   tcase_add_test (tc, test_src_area_truncated);
