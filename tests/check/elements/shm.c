@@ -1897,6 +1897,24 @@ fake_sender_new_tcp (void)
   return f;
 }
 
+/* The handshake of a receiver that gets frames inline. */
+static void
+inline_ready (FakeSender * f)
+{
+  ShmReady ready = { 0, };
+  GVariant *v;
+
+  fake_sender_mmap (f, NULL);
+  v = peer_expect (f->p, SHM_MSG_MMAP_REPLY);
+  g_variant_unref (v);
+  ready.session = f->geo.session_id;
+  ready.wake = SHM_WAKE_DOORBELL;
+  ready.caps = (gchar *) CAPS_96x32;
+  ready.caps_gen = 1;
+  ready.frames_inline = TRUE;
+  peer_send (f->p, SHM_MSG_READY, shm_ready_encode (&ready));
+}
+
 /* The next message that is not a report. */
 static GVariant *
 expect_not_report (Peer * p, guint32 want)
@@ -1925,22 +1943,12 @@ GST_START_TEST (test_src_partial_frames)
 {
   FakeSender *f = fake_sender_new_tcp ();
   GAsyncQueue *q = collect_pushed (f);
-  ShmReady ready = { 0, };
   guint8 frame[SIZE_96x32], tile[32 * 32 * 4];
   GVariant *v;
   ShmRecord r;
   gchar *msg;
 
-  fake_sender_mmap (f, NULL);
-  v = peer_expect (f->p, SHM_MSG_MMAP_REPLY);
-  g_variant_unref (v);
-  ready.session = f->geo.session_id;
-  ready.wake = SHM_WAKE_DOORBELL;
-  ready.caps = (gchar *) CAPS_96x32;
-  ready.caps_gen = 1;
-  ready.frames_inline = TRUE;
-  peer_send (f->p, SHM_MSG_READY, shm_ready_encode (&ready));
-
+  inline_ready (f);
   /* whole */
   fill_frame (frame, 1);
   damage_record (&r, 0, G_MAXUINT64, 3);
@@ -1982,6 +1990,18 @@ GST_START_TEST (test_src_partial_frames)
   g_free (msg);
   fake_sender_free (f);
   g_async_queue_unref (q);
+
+  /* partial, and longer than its frame */
+  f = fake_sender_new_tcp ();
+  inline_ready (f);
+  damage_record (&r, 0, 5, 2);
+  r.record_flags |= SHM_RECORD_FLAG_PARTIAL;
+  r.size = 100;
+  send_inline (f, &r, tile, sizeof tile);
+  msg = wait_message (f->pipeline, GST_MESSAGE_ERROR,
+      "The sender sent an invalid frame: its bytes do not match its size");
+  g_free (msg);
+  fake_sender_free (f);
 }
 
 GST_END_TEST;
