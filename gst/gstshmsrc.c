@@ -27,7 +27,9 @@
  * carries GstVideoRegionOfInterestMeta of type "damage": the rectangles
  * (in pixels, whole tiles) that changed since the buffer pushed before;
  * one 0x0 rectangle when nothing changed; the whole frame when shmsrc
- * cannot tell (the first frame, after a gap or new caps).  Frames that
+ * cannot tell (the first frame, after a gap or new caps).  (A standard
+ * meta, not one of the project's own: any element can read it, and a
+ * shmsink with damage=upstream takes it.)  Frames that
  * shmsrc copies (out of a PCI BAR, read-mode=copy, beyond the slots it may
  * keep, or that come inline) are then patched: only the changed tiles are
  * copied into a buffer of shmsrc's own that holds an earlier frame (stats:

@@ -169,6 +169,27 @@ caps-change | caps-change-inline)
   at_least recv frames-patched 50
   ;;
 
+upstream)
+  # A relay: shmsrc attaches the damage it gets to each buffer, and a
+  # shmsink with damage=upstream passes it on to its own receivers, which
+  # copy only the changed tiles; every frame checked at the end.
+  bg recv "$peer" recv --path "$T/b" --expect 60 --not-live --check-damage \
+    --src-props "read-mode=copy"
+  bg relay gst-launch-1.0 -q shmsrc path="$P" is-live=false ! \
+    shmsink path="$T/b" damage=upstream
+  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
+    --sink-props "damage=compute"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_rc relay 0
+  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0"
+  damage_clean recv
+  at_least recv frames-patched 55
+  at_most recv bytes-copied $((FRAME + 59 * FRAME / 4))
+  expect_gone
+  expect_gone "$T/b"
+  ;;
+
 *)
   fail "unknown case $case_name"
   ;;
