@@ -10,9 +10,10 @@
 #               memory: frames travel inline over the connection
 #   gst-launch  gst-launch-1.0 pipelines (videotestsrc ! shmsink,
 #               shmsrc ! videoconvert ! fakesink), stopped by EOS
-#   two-process/NAME, control/NAME
-#               that case of tests/integration/two-process.sh or
-#               control.sh, with every shm-peer under memcheck
+#   two-process/NAME, control/NAME, damage/NAME
+#               that case of tests/integration/two-process.sh,
+#               control.sh or damage.sh, with every shm-peer under
+#               memcheck
 #
 # Needs SHM_PEER and GST_SHM_PLUGIN_DIR (meson test sets them).  VALGRIND
 # overrides the valgrind command; VALGRIND_FRAMES (30) the frames sent.
@@ -116,7 +117,7 @@ gst-launch)
   expect_gone
   ;;
 
-two-process/* | control/*)
+two-process/* | control/* | damage/*)
   # a case of the integration tests, its shm-peer processes under memcheck
   # (one log each; a process that the test kills on purpose writes no
   # summary)
