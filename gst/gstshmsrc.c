@@ -603,9 +603,11 @@ damaged_to_buffer (GstShmSrc * self, ShmRxFrame * f, guint64 session,
   gboolean need_full = FALSE;
   GstBuffer *buf;
 
-  *copied = !f->in_area || must_copy (self, f, FALSE);
+  /* (an inline frame that came whole is pushed as it came) */
+  *copied = f->in_area ? must_copy (self, f, FALSE)
+      : (r.record_flags & SHM_RECORD_FLAG_PARTIAL) != 0;
   if (!f->in_area) {
-    if (!(r.record_flags & SHM_RECORD_FLAG_PARTIAL))
+    if (!*copied)
       self->asked_full = FALSE;
     buf = gst_shm_damage_receiver_inline (self->damage, &r, session,
         f->payload, bytes, &need_full);
