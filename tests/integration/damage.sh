@@ -32,6 +32,24 @@ at_least() {
   [ -n "$v" ] && [ "$v" -ge "$3" ] || fail "$1: $2 is '$v', expected at least $3"
 }
 
+# way CASE: the control address, area path and shmsrc properties of a
+# receiver that copies frames out of the area, or, for a CASE that ends in
+# -inline, of one that gets them inline over TCP
+way() {
+  case $1 in
+  *-inline)
+    control="tcp:127.0.0.1:$(free_port)"
+    props="inline-fallback=true"
+    path=$T/elsewhere
+    ;;
+  *)
+    control="unix:$P.sock"
+    props="read-mode=copy"
+    path=$P
+    ;;
+  esac
+}
+
 damage_clean() {
   expect_match "$1" "^DAMAGE frames=[1-9][0-9]* rects=[0-9]+ nothing=[0-9]+ missing=0 outside=0$"
 }
@@ -93,24 +111,15 @@ inline)
 late | late-inline)
   # A receiver that joins mid-stream starts from a whole frame: the map
   # of its first frame is relative to one it never had.
-  port=$(free_port)
-  if [ "$case_name" = late ]; then
-    control="unix:$P.sock"
-    props="read-mode=copy"
-    path=$P
-  else
-    control="tcp:127.0.0.1:$port"
-    props=""
-    path=$T/elsewhere
-  fi
+  way "$case_name"
   bg first "$peer" recv --path "$path" --control "$control" --not-live \
-    --check-damage ${props:+--src-props "$props"}
+    --check-damage --src-props "$props"
   bg send "$peer" send --path "$P" --frames 120 --width 640 --height 480 \
     --live --control "$control" --sink-props "damage=compute"
   wait_log first "event=(string)connected"
   sleep 1.5
   bg late "$peer" recv --path "$path" --control "$control" --not-live --late \
-    --check-damage ${props:+--src-props "$props"}
+    --check-damage --src-props "$props"
   expect_rc first 0
   expect_rc late 0
   expect_rc send 0
@@ -124,16 +133,7 @@ gaps | gaps-inline)
   # A live receiver too slow for the stream misses frames: the frame
   # after a gap is never patched onto one it does not have.  In the area
   # it is copied whole; inline, the receiver asks for a whole frame.
-  port=$(free_port)
-  if [ "$case_name" = gaps ]; then
-    control="unix:$P.sock"
-    props="read-mode=copy"
-    path=$P
-  else
-    control="tcp:127.0.0.1:$port"
-    props="inline-fallback=true"
-    path=$T/elsewhere
-  fi
+  way "$case_name"
   bg recv "$peer" recv --path "$path" --control "$control" --allow-gaps \
     --sleep-ms 70 --check-damage --src-props "$props"
   bg send "$peer" send --path "$P" --frames 90 --width 640 --height 480 \
@@ -147,16 +147,7 @@ gaps | gaps-inline)
 caps-change | caps-change-inline)
   # The sender's caps change mid-stream: the first frame of the new caps
   # is whole, never patched onto a frame of the old ones.
-  port=$(free_port)
-  if [ "$case_name" = caps-change ]; then
-    control="unix:$P.sock"
-    props="read-mode=copy"
-    path=$P
-  else
-    control="tcp:127.0.0.1:$port"
-    props="inline-fallback=true"
-    path=$T/elsewhere
-  fi
+  way "$case_name"
   bg recv "$peer" recv --path "$path" --control "$control" --expect 60 \
     --not-live --check-damage --src-props "$props"
   bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
