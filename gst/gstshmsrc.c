@@ -636,7 +636,9 @@ frame_to_buffer (GstShmSrc * self, ShmRxFrame * f, guint64 session,
   GstBuffer *buf;
 
   *bytes = 0;
-  if ((f->record.record_flags & SHM_RECORD_FLAG_PARTIAL)
+  /* (an inline frame of tiles only never goes as a whole frame; in the
+   * area every frame is whole) */
+  if ((!f->in_area && (f->record.record_flags & SHM_RECORD_FLAG_PARTIAL))
       || (self->is_video && gst_shm_damage_receiver_active (self->damage,
               &f->record))) {
     buf = damaged_to_buffer (self, f, session, copied, bytes);
