@@ -94,6 +94,7 @@ void
 gst_shm_damage_sender_reset (GstShmDamageSender * ds)
 {
   gst_clear_buffer (&ds->prev);
+  ds->have_prev = FALSE;
   memset (&ds->upstream, 0, sizeof ds->upstream);
   ds->upstream_all = FALSE;
 }
@@ -201,7 +202,7 @@ gst_shm_damage_sender_compute (GstShmDamageSender * ds, GstBuffer * buf,
 
   if (!ds->grid.tile)
     return;
-  if (!ds->prev) {
+  if (!ds->have_prev) {
     /* the first of its caps: all of it */
     shm_tile_map_fill (&r->damage, &ds->grid);
     ds->tiles_changed += shm_tile_grid_n_tiles (&ds->grid);
@@ -236,7 +237,10 @@ gst_shm_damage_sender_sent (GstShmDamageSender * ds, GstBuffer * buf)
 {
   if (!ds->grid.tile)
     return;
-  gst_buffer_replace (&ds->prev, buf);
+  /* (only compute reads it: upstream holds no slot for nothing) */
+  if (ds->mode == GST_SHM_DAMAGE_COMPUTE)
+    gst_buffer_replace (&ds->prev, buf);
+  ds->have_prev = TRUE;
   memset (&ds->upstream, 0, sizeof ds->upstream);
   ds->upstream_all = FALSE;
 }

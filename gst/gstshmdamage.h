@@ -41,7 +41,8 @@ typedef struct
   GstShmDamageMode mode;
   GstVideoInfo vinfo;
   ShmTileGrid grid;             /* tile 0: frames of these caps carry none */
-  GstBuffer *prev;
+  GstBuffer *prev;              /* compute: the frame sent before */
+  gboolean have_prev;           /* a frame was sent with these caps */
   ShmTileMap upstream;          /* damage upstream supplied since prev */
   gboolean upstream_all;        /* ... or a buffer that said none */
   guint64 frames, tiles_changed, tiles;
