@@ -6,9 +6,22 @@
 #
 # on an X server of its own (Xvfb) whose screen shows a known colour: the
 # received frames must show it, then the next colour.
+#
+#   ximagesrc.sh [damage]
+#
+# With "damage", the same with shmsink damage=compute and receivers that
+# copy frames (read-mode=copy): only the tiles that changed are copied, and
+# the frames must still show the whole screen.
 set -u
 
 . "$(dirname "$0")/lib.sh"
+
+sink_extra=
+src_extra=
+if [ "${1:-}" = damage ]; then
+  sink_extra=damage=compute
+  src_extra=read-mode=copy
+fi
 
 for tool in Xvfb xsetroot; do
   command -v $tool >/dev/null || fail "$tool missing (scripts/setup.sh installs it)"
@@ -54,13 +67,13 @@ PY
 }
 
 receive() {
-  run "$1" gst-launch-1.0 shmsrc path="$P" num-buffers=5 ! videoconvert \
+  run "$1" gst-launch-1.0 shmsrc path="$P" $src_extra num-buffers=5 ! videoconvert \
     ! video/x-raw,format=RGB ! filesink location="$T/$1.rgb"
   expect_rc "$1" 0
 }
 
 xsetroot -solid '#3366CC' || fail "xsetroot failed"
-bg send gst-launch-1.0 ximagesrc ! shmsink path="$P"
+bg send gst-launch-1.0 ximagesrc ! shmsink path="$P" $sink_extra
 receive first
 check_frames "$T/first.rgb" 3366cc
 
@@ -69,7 +82,7 @@ receive second
 check_frames "$T/second.rgb" e08020
 
 # the receiving line itself, with a window on the same display
-run window gst-launch-1.0 shmsrc path="$P" num-buffers=10 ! videoconvert \
+run window gst-launch-1.0 shmsrc path="$P" $src_extra num-buffers=10 ! videoconvert \
   ! autovideosink
 expect_rc window 0
 
@@ -80,4 +93,4 @@ expect_rc send 0
 grep WARNING "$T/send.log" | grep -qv "misses frames" &&
   fail "the sender warned"
 expect_gone
-echo "PASS: ximagesrc"
+echo "PASS: ximagesrc${1:+ $1}"
