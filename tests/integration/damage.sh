@@ -75,6 +75,24 @@ copy)
   expect_gone
   ;;
 
+hold)
+  # In place (read-mode=auto), but downstream keeps the last 3 buffers:
+  # shmsrc keeps at most all slots but one and copies the frames beyond
+  # them, patching buffers of its own.
+  bg recv "$peer" recv --path "$P" --expect 60 --not-live --hold 3 \
+    --check-damage
+  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
+    --sink-props "damage=compute"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0"
+  damage_clean recv
+  copied=$(stat_of recv frames-copied)
+  [ "${copied:-0}" -ge 10 ] || fail "only ${copied:-0} frames copied"
+  at_least recv frames-patched $((copied / 2))
+  expect_gone
+  ;;
+
 off)
   # damage=off (the default): whole copies, no metas.
   bg recv "$peer" recv --path "$P" --expect 30 --not-live \
