@@ -182,6 +182,10 @@ struct _ShmReceiver
   ShmFrameLayout layout;
   guint64 next_seq;
   gboolean have_seq;
+  /* the tile maps of the frames of the area it dropped since the last it
+   * delivered, joined: the next frame's map then covers them (lock) */
+  gboolean dropped_damage;
+  ShmRecord dropped;
   gboolean discont;
   gint64 caps_wait_since;
   FrameClock clock;
@@ -1792,6 +1796,44 @@ too_many_locked (ShmReceiver * rx, guint32 pending)
   return rx->cfg.live && rx->cur && pending > MAX (1, rx->cur->geo.n_slots - 2);
 }
 
+/* Whether @b's tile map follows @a's, on the same grid. */
+static gboolean
+damage_follows (const ShmRecord * a, const ShmRecord * b)
+{
+  return (b->record_flags & SHM_RECORD_FLAG_DAMAGE)
+      && b->damage_base == a->seq && b->caps_gen == a->caps_gen
+      && b->tile == a->tile && b->cols == a->cols && b->rows == a->rows;
+}
+
+/* A frame of the area dropped: its tile map joins those dropped before
+ * it, when they follow each other.  With the lock. */
+static void
+note_dropped_damage_locked (ShmReceiver * rx, const ShmRecord * rec)
+{
+  if (!(rec->record_flags & SHM_RECORD_FLAG_DAMAGE)
+      || rec->damage_base == G_MAXUINT64) {
+    rx->dropped_damage = FALSE;
+  } else if (rx->dropped_damage && damage_follows (&rx->dropped, rec)) {
+    shm_tile_map_or (&rx->dropped.damage, &rec->damage);
+    rx->dropped.seq = rec->seq;
+  } else {
+    rx->dropped = *rec;
+    rx->dropped_damage = TRUE;
+  }
+}
+
+/* A frame of the area delivered after frames dropped: its map covers
+ * theirs too, relative to the frame before them.  With the lock. */
+static void
+join_dropped_damage_locked (ShmReceiver * rx, ShmRecord * rec)
+{
+  if (rx->dropped_damage && damage_follows (&rx->dropped, rec)) {
+    rec->damage_base = rx->dropped.damage_base;
+    shm_tile_map_or (&rec->damage, &rx->dropped.damage);
+  }
+  rx->dropped_damage = FALSE;
+}
+
 static ShmRxFrame *
 make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
 {
@@ -1801,6 +1843,8 @@ make_frame_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
   gint64 now, ref;
 
   f->record = *rec;
+  if (!item)
+    join_dropped_damage_locked (rx, &f->record);
   f->session = session_ref (s);
   f->same_boot = s->same_boot;
   if (item) {
@@ -1844,6 +1888,8 @@ drop_oldest_locked (ShmReceiver * rx, const ShmRecord * rec, InlineItem * item)
   gboolean area = item == NULL;
   ShmRxSession *s = rx->cur;
 
+  if (area && rec->type == SHM_RECORD_FRAME)
+    note_dropped_damage_locked (rx, rec);
   pop_locked (rx, item);
   rx->caps_wait_since = 0;
   if (rec->type == SHM_RECORD_FRAME) {

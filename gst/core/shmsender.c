@@ -68,6 +68,10 @@ struct _ShmPeer
   guint64 inline_seq;           /* the last frame it got inline, whole or
                                  * patched; G_MAXUINT64: none (lock) */
   gboolean want_full;           /* asked for a whole frame (lock) */
+  guint64 have_seq;             /* in the area: the last frame published to
+                                 * it; G_MAXUINT64: none (lock) */
+  ShmTileMap missed_map;        /* tiles changed in the frames after it that
+                                 * it did not get (lock) */
   guint64 missed;               /* frames it did not get (lock) */
   gboolean said_missed;
   ShmReport report;             /* its last (lock) */
@@ -689,7 +693,7 @@ peer_add (ShmSender * s, ShmConn * conn, gchar * name, gboolean network,
   p->ring_lane = ring_lane;
   p->ring_id = ring_id;
   p->last_seen = p->since = g_get_monotonic_time ();
-  p->inline_seq = G_MAXUINT64;
+  p->inline_seq = p->have_seq = G_MAXUINT64;
 
   g_mutex_lock (&s->lock);
   lane = pick_lane_locked (s);
@@ -1816,6 +1820,44 @@ choose_lanes_locked (ShmSender * s, ShmSlots * slots, guint64 seq,
   return lanes;
 }
 
+/* Publishes @r in @lanes.  A receiver that missed frames since the last
+ * one it got gets a record of its own whose tile map covers what changed
+ * since that one, so that it can still patch; the others get @r.  Returns
+ * the lanes that said they sleep.  With the lock. */
+static guint64
+publish_locked (ShmSender * s, ShmSlots * slots, guint64 lanes,
+    const ShmRecord * r)
+{
+  gboolean damage = (r->record_flags & SHM_RECORD_FLAG_DAMAGE)
+      && r->damage_base != G_MAXUINT64;
+  guint64 normal = lanes, sleeping = 0;
+
+  for (GList * l = s->peers; l; l = l->next) {
+    ShmPeer *p = l->data;
+    guint64 bit = G_GUINT64_CONSTANT (1) << p->lane;
+    if (p->state != PEER_READY || p->frames_inline)
+      continue;
+    if (!(lanes & bit)) {
+      /* (a frame with no map: what changed is no longer known) */
+      if (damage && p->have_seq != G_MAXUINT64)
+        shm_tile_map_or (&p->missed_map, &r->damage);
+      else
+        p->have_seq = G_MAXUINT64;
+      continue;
+    }
+    if (damage && p->have_seq != G_MAXUINT64 && p->have_seq != r->damage_base) {
+      ShmRecord own = *r;
+      own.damage_base = p->have_seq;
+      shm_tile_map_or (&own.damage, &p->missed_map);
+      normal &= ~bit;
+      sleeping |= shm_slots_publish (slots, bit, &own);
+    }
+    p->have_seq = r->seq;
+    memset (&p->missed_map, 0, sizeof p->missed_map);
+  }
+  return sleeping | shm_slots_publish (slots, normal, r);
+}
+
 /* Wakes the receivers of @sleeping lanes that said they sleep.  With the
  * lock. */
 static void
@@ -1963,7 +2005,7 @@ shm_sender_send (ShmSender * s, ShmSlots * slots, ShmRecord * record,
       p->lagging = FALSE;
   }
   if (lanes || n_inline) {
-    guint64 sleeping = shm_slots_publish (slots, lanes, record);
+    guint64 sleeping = publish_locked (s, slots, lanes, record);
     wake_locked (s, slots, sleeping);
     if (n_inline)
       s->stats.frames_inline += send_inline_locked (s, record,
@@ -1976,6 +2018,8 @@ shm_sender_send (ShmSender * s, ShmSlots * slots, ShmRecord * record,
       s->stats.frames_zero_copy++;
     }
   } else {
+    /* (those that miss it still need to know what changed in it) */
+    publish_locked (s, slots, 0, record);
     s->stats.frames_unsent++;
   }
   g_mutex_unlock (&s->lock);

@@ -438,6 +438,8 @@ typedef struct
   guint n;
   guint64 first_seq;
   gboolean live;
+  gint sleep_us;                /* time taken by each frame */
+  GArray *records;              /* (nullable) the records of the frames */
   /* results */
   guint frames, caps, gaps, bad;
   gboolean eos;
@@ -462,7 +464,11 @@ consume (gpointer data)
           if (f->data[i] != (guint8) seq)
             c->bad++;
         c->frames++;
+        if (c->records)
+          g_array_append_val (c->records, f->record);
         shm_rx_frame_free (f);
+        if (c->sleep_us)
+          g_usleep (c->sleep_us);
         break;
       }
       case SHM_RECV_CAPS:
@@ -689,6 +695,77 @@ test_engines_spin (void)
   }
 }
 
+/* A live receiver too slow for the stream misses frames (the sender skips
+ * it) and drops some itself: the tile map of each frame it gets still
+ * leads from the frame it got before, and covers the tiles changed in
+ * every frame in between. */
+static void
+test_engines_damage_chain (void)
+{
+  const guint zero[] = { 0 }, four[] = { 4 };
+  Pair p = { 0, };
+  ShmTileGrid grid;
+  guint64 sent_maps[200];
+  guint checked = 0;
+
+  /* 4096 bytes: 256 x 4 pixels of 4 bytes, 4 tiles in a row */
+  g_assert_true (shm_tile_grid_init (&grid, 256, 4, 1, zero, zero, four));
+  g_assert_cmpuint (grid.cols * grid.rows, ==, 4);
+  p.c.records = g_array_new (FALSE, FALSE, sizeof (ShmRecord));
+  p.c.sleep_us = 3000;
+  pair_start (&p, "chain", SHM_FEATURES_KNOWN, TRUE);
+  shm_sender_set_grid (p.tx, &grid);
+  for (guint i = 0; i < G_N_ELEMENTS (sent_maps); i++) {
+    g_autoptr (ShmSlots) slots = shm_sender_get_slots (p.tx);
+    ShmRecord r = frame (0, 0);
+    guint slot;
+
+    if (shm_slots_claim (slots, FALSE, NULL, &slot) != SHM_CLAIM_OK)
+      g_assert_not_reached ();
+    r.slot = slot;
+    r.dts = r.duration = r.mono_pts = r.mono_dts = G_MAXUINT64;
+    r.record_flags = SHM_RECORD_FLAG_DAMAGE;
+    r.tile = grid.tile;
+    r.cols = grid.cols;
+    r.rows = grid.rows;
+    /* frame i changes tile i % 4 (the first one: all of them) */
+    if (i == 0)
+      shm_tile_map_fill (&r.damage, &grid);
+    else
+      shm_tile_map_set (&r.damage, i % 4);
+    sent_maps[i] = r.damage.bits[0];
+    memset (shm_slots_get_slot_data (slots, slot), (guint8) i, 4096);
+    g_assert_cmpint (shm_sender_send (p.tx, slots, &r, FALSE), ==, SHM_SEND_OK);
+    shm_slots_unclaim (slots, slot);
+    g_usleep (500);
+  }
+  shm_sender_send_eos (p.tx);
+  g_thread_join (p.thread);
+  g_assert_cmpuint (p.c.bad, ==, 0);
+  g_assert_cmpuint (p.c.gaps, >, 0);
+  for (guint k = 1; k < p.c.records->len; k++) {
+    const ShmRecord *a = &g_array_index (p.c.records, ShmRecord, k - 1);
+    const ShmRecord *b = &g_array_index (p.c.records, ShmRecord, k);
+    guint64 want = 0;
+
+    g_assert_true (b->record_flags & SHM_RECORD_FLAG_DAMAGE);
+    g_assert_cmpuint (b->damage_base, ==, a->seq);
+    for (guint64 s = a->seq + 1; s <= b->seq; s++)
+      want |= sent_maps[s];
+    g_assert_cmpuint (b->damage.bits[0], ==, want);
+    checked += b->seq - a->seq > 1;
+  }
+  /* (frames were missed in between, and their maps joined) */
+  g_assert_cmpuint (checked, >, 0);
+  {
+    ShmSenderStats st;
+    shm_sender_get_stats (p.tx, &st);
+    g_assert_cmpuint (st.frames_skipped, >, 0);
+  }
+  g_array_unref (p.c.records);
+  pair_stop (&p);
+}
+
 static gint64
 cpu_us (void)
 {
@@ -748,6 +825,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/seq-wrap", test_engines_seq_wrap);
   g_test_add_func ("/engine/spin", test_engines_spin);
   g_test_add_func ("/engine/caps-never-come", test_engines_caps_never_come);
+  g_test_add_func ("/engine/damage-chain", test_engines_damage_chain);
   ret = g_test_run ();
   g_assert_cmpint (g_rmdir (tmpdir), ==, 0);
   g_free (tmpdir);
