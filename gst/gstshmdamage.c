@@ -614,17 +614,19 @@ gst_shm_damage_copy_meta (GstBuffer * from, GstBuffer * to)
 }
 
 /* @k's buffer, ready to push: flags and metas of its last push gone, the
- * damage attached; we keep our reference. */
+ * damage attached (not for a frame that is only applied, never pushed);
+ * we keep our reference. */
 static GstBuffer *
 push_kept (GstShmDamageReceiver * dr, Kept * k, const ShmRecord * r,
-    guint64 session)
+    guint64 session, gboolean push)
 {
   GstBuffer *buf = k->buf;
 
   GST_BUFFER_FLAGS (buf) = 0;
   GST_BUFFER_PTS (buf) = GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
   GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
-  gst_shm_damage_receiver_add_meta (dr, buf, r, session);
+  if (push)
+    gst_shm_damage_receiver_add_meta (dr, buf, r, session);
   return gst_buffer_ref (buf);
 }
 
@@ -648,7 +650,7 @@ gst_shm_damage_receiver_copy (GstShmDamageReceiver * dr, const ShmRecord * r,
   id_of (&id, r, session);
   note_step (dr, r, session);
   k = bring_up (dr, &id, data, NULL, from_wc, copied);
-  return k ? push_kept (dr, k, r, session) : NULL;
+  return k ? push_kept (dr, k, r, session, TRUE) : NULL;
 }
 
 static Kept *
@@ -664,7 +666,7 @@ find_kept (GstShmDamageReceiver * dr, const FrameId * id)
  * frames that will come as tiles. */
 static GstBuffer *
 keep_whole (GstShmDamageReceiver * dr, const ShmRecord * r, guint64 session,
-    GBytes * payload)
+    GBytes * payload, gboolean push)
 {
   Kept *k = make_room (dr, NULL);
   FrameId id;
@@ -682,12 +684,14 @@ keep_whole (GstShmDamageReceiver * dr, const ShmRecord * r, guint64 session,
       GST_VIDEO_INFO_FORMAT (&dr->vinfo), GST_VIDEO_INFO_WIDTH (&dr->vinfo),
       GST_VIDEO_INFO_HEIGHT (&dr->vinfo), id.n_planes, offsets, strides);
   k->id = id;
-  return push_kept (dr, k, r, session);
+  return push_kept (dr, k, r, session, push);
 }
 
 /**
  * gst_shm_damage_receiver_inline:
  * @payload: the frame's bytes as they came: whole, or its changed tiles
+ * @push: FALSE for a frame that is only applied (dropped: the frames after
+ *   it patch it), never pushed
  * @need_full: (out): set when a frame that came as tiles patches one this
  *   receiver does not have (ask the sender for a whole one)
  *
@@ -696,8 +700,8 @@ keep_whole (GstShmDamageReceiver * dr, const ShmRecord * r, guint64 session,
  */
 GstBuffer *
 gst_shm_damage_receiver_inline (GstShmDamageReceiver * dr,
-    const ShmRecord * r, guint64 session, GBytes * payload, guint64 * copied,
-    gboolean * need_full)
+    const ShmRecord * r, guint64 session, GBytes * payload, gboolean push,
+    guint64 * copied, gboolean * need_full)
 {
   FrameId id, base_id;
   Kept *base, *k;
@@ -710,7 +714,7 @@ gst_shm_damage_receiver_inline (GstShmDamageReceiver * dr,
 
   *need_full = FALSE;
   if (!(r->record_flags & SHM_RECORD_FLAG_PARTIAL))
-    return keep_whole (dr, r, session, payload);
+    return keep_whole (dr, r, session, payload, push);
   id_of (&id, r, session);
   base_id = id;
   base_id.seq = r->damage_base;
@@ -743,5 +747,5 @@ gst_shm_damage_receiver_inline (GstShmDamageReceiver * dr,
   }
   *copied += len;
   k->id = id;
-  return push_kept (dr, k, r, session);
+  return push_kept (dr, k, r, session, push);
 }

@@ -72,7 +72,7 @@ GstBuffer *gst_shm_damage_receiver_copy (GstShmDamageReceiver * dr,
     const ShmRecord * r, guint64 session, const guint8 * data,
     gboolean from_wc, guint64 * copied);
 GstBuffer *gst_shm_damage_receiver_inline (GstShmDamageReceiver * dr,
-    const ShmRecord * r, guint64 session, GBytes * payload,
+    const ShmRecord * r, guint64 session, GBytes * payload, gboolean push,
     guint64 * copied, gboolean * need_full);
 void gst_shm_damage_copy_meta (GstBuffer * from, GstBuffer * to);
 void gst_shm_damage_receiver_add_meta (GstShmDamageReceiver * dr,

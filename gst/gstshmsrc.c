@@ -36,9 +36,10 @@
  * frames-patched).  Such buffers are pushed with a reference shmsrc keeps
  * (an element downstream that writes into them gets its own copy), and
  * shmsrc keeps up to four of them.  A buffer is patched only from a frame
- * it holds: after a missed frame it gets a whole copy, and a receiver of
- * inline frames that lacks the frame a partial one patches drops it and
- * asks the sender for a whole one (stats: refreshes).
+ * it holds: the sender's map covers the frames this receiver missed, the
+ * inline frames it drops are applied without being pushed, and a receiver
+ * of inline frames that still lacks the frame a partial one patches drops
+ * it and asks the sender for a whole one (stats: refreshes).
  *
  * Before the first frame, shmsrc checks that it maps the sender's memory:
  * it finds the sender's random token through its own mapping of #path and
@@ -576,20 +577,42 @@ must_copy (GstShmSrc * self, const ShmRxFrame * f, gboolean convert)
 /* An inline frame whose tiles patch a frame this receiver lacks: dropped,
  * and the sender asked (once) for a whole one. */
 static void
-ask_full (GstShmSrc * self)
+ask_full (GstShmSrc * self, gboolean count_drop)
 {
   gboolean ask = !self->asked_full;
 
   self->asked_full = TRUE;
   self->discont = TRUE;
   GST_OBJECT_LOCK (self);
-  self->frames_stale++;
+  self->frames_stale += count_drop;
   self->refreshes += ask;
   GST_OBJECT_UNLOCK (self);
   if (ask) {
     GST_DEBUG_OBJECT (self, "asking the sender for a whole frame");
     shm_receiver_request_full (self->receiver);
   }
+}
+
+/* An inline frame dropped (downstream is too slow): the buffer of ours
+ * that holds the frame before is patched all the same, so that the frames
+ * after it can be.  Takes @f. */
+static void
+apply_only (GstShmSrc * self, ShmRxFrame * f)
+{
+  gboolean need_full = FALSE;
+  guint64 bytes = 0;
+  GstBuffer *buf = NULL;
+
+  if (self->is_video)
+    buf = gst_shm_damage_receiver_inline (self->damage, &f->record,
+        shm_rx_session_id (f->session), f->payload, FALSE, &bytes, &need_full);
+  gst_clear_buffer (&buf);
+  if (need_full)
+    ask_full (self, FALSE);
+  if (!(f->record.record_flags & SHM_RECORD_FLAG_PARTIAL))
+    self->asked_full = FALSE;
+  self->discont = TRUE;
+  shm_rx_frame_free (f);
 }
 
 /* A frame that carries damage: copies (out of the area, or of an inline
@@ -610,9 +633,9 @@ damaged_to_buffer (GstShmSrc * self, ShmRxFrame * f, guint64 session,
     if (!*copied)
       self->asked_full = FALSE;
     buf = gst_shm_damage_receiver_inline (self->damage, &r, session,
-        f->payload, bytes, &need_full);
+        f->payload, TRUE, bytes, &need_full);
     if (need_full)
-      ask_full (self);
+      ask_full (self, TRUE);
   } else if (*copied) {
     buf = gst_shm_damage_receiver_copy (self->damage, &r, session, f->data,
         f->from_bar, bytes);
@@ -698,6 +721,10 @@ push_frame (GstShmSrc * self, ShmRxFrame * f, GstBuffer ** outbuf)
   guint64 session, bytes;
   GstBuffer *buf;
 
+  if (f->apply_only) {
+    apply_only (self, f);
+    return GST_FLOW_CUSTOM_SUCCESS;
+  }
   if (self->stale_caps) {
     /* downstream refuses these caps; the sender's new ones will come */
     shm_rx_frame_free (f);

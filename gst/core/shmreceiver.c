@@ -1935,6 +1935,17 @@ handle_record_locked (ShmReceiver * rx, const ShmRecord * rec,
   if (!shm_record_check_frame (rec, item ? 0 : s->geo.n_slots,
           s->geo.slot_size, &rx->layout, error))
     return SHM_RECV_ERROR;
+  if (too_many_locked (rx, pending) && item
+      && (rec->record_flags & SHM_RECORD_FLAG_DAMAGE)) {
+    /* (counted as dropped; the frame after it is a discontinuity) */
+    *frame = make_frame_locked (rx, rec, item);
+    (*frame)->apply_only = TRUE;
+    pop_locked (rx, item);
+    rx->stats.frames_dropped++;
+    rx->missed_warn |= MISSED_BY_US;
+    rx->discont = TRUE;
+    return SHM_RECV_FRAME;
+  }
   if (too_many_locked (rx, pending)) {
     drop_oldest_locked (rx, rec, item);
     return AGAIN;

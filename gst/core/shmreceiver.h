@@ -77,6 +77,10 @@ typedef struct
   gboolean same_boot;           /* the sender's CLOCK_MONOTONIC is ours */
   GBytes *payload;              /* an inline frame's bytes */
   gboolean held;
+  /* an inline frame of a stream with damage that this receiver drops (its
+   * downstream is too slow): not to be pushed, but the frame it patches
+   * must be patched all the same, or the next ones could not be */
+  gboolean apply_only;
 } ShmRxFrame;
 
 typedef struct

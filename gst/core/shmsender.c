@@ -70,8 +70,9 @@ struct _ShmPeer
   gboolean want_full;           /* asked for a whole frame (lock) */
   guint64 have_seq;             /* in the area: the last frame published to
                                  * it; G_MAXUINT64: none (lock) */
-  ShmTileMap missed_map;        /* tiles changed in the frames after it that
-                                 * it did not get (lock) */
+  ShmTileMap missed_map;        /* tiles changed in the frames after the
+                                 * last it got (have_seq, or inline_seq)
+                                 * that it did not get (lock) */
   guint64 missed;               /* frames it did not get (lock) */
   gboolean said_missed;
   ShmReport report;             /* its last (lock) */
@@ -135,6 +136,8 @@ struct _ShmSender
   guint64 last_seq;             /* of the last frame sent; G_MAXUINT64 */
   ShmTileGrid grid;             /* of the caps, for damage; tile 0: none */
   GByteArray *packed;           /* a frame's changed tiles, inline */
+  guint64 packed_seq;           /* ... of this frame */
+  ShmTileMap packed_map;        /* ... and this map */
   ShmSenderStats stats;
 };
 
@@ -1878,10 +1881,10 @@ wake_locked (ShmSender * s, ShmSlots * slots, guint64 sleeping)
   }
 }
 
-/* The changed tiles of @record's frame (at @data), packed, or NULL when
- * the record has no tile map on the current grid, or when they are half
- * the frame or more (the frame goes whole: the receiver then need not
- * copy it).  With the lock. */
+/* The changed tiles of @r's frame (at @data), packed, or NULL when the
+ * record has no tile map on the current grid, or when they are half the
+ * frame or more (the frame goes whole: the receiver then need not copy
+ * it).  Packs each map of a frame once.  With the lock. */
 static const GByteArray *
 pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
 {
@@ -1891,6 +1894,9 @@ pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
       || r->n_planes != s->grid.n_planes
       || shm_damage_bytes (&s->grid, &r->damage) >= r->size / 2)
     return NULL;
+  if (s->packed && s->packed_seq == r->seq
+      && memcmp (&s->packed_map, &r->damage, sizeof r->damage) == 0)
+    return s->packed;
   for (guint i = 0; i < r->n_planes; i++) {
     planes.data[i] = data + r->plane_offset[i];
     planes.stride[i] = r->plane_stride[i];
@@ -1899,17 +1905,39 @@ pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
     s->packed = g_byte_array_new ();
   g_byte_array_set_size (s->packed, shm_damage_bytes (&s->grid, &r->damage));
   shm_damage_pack (&s->grid, &r->damage, &planes, s->packed->data);
+  s->packed_seq = r->seq;
+  s->packed_map = r->damage;
   return s->packed;
 }
 
-/* Whether @p gets only the changed tiles of @r: it said it can, did not
- * ask for a whole frame, and got the frame the map is relative to. */
+/* The record an inline receiver gets for frame @r: its map leads from the
+ * last frame it got (it may have missed some).  Returns whether the frame
+ * may go as its changed tiles only: the receiver said it can, did not ask
+ * for a whole frame, and has a frame the map leads from. */
 static gboolean
-gets_partial_locked (ShmPeer * p, const ShmRecord * r)
+inline_record_locked (ShmPeer * p, const ShmRecord * r, ShmRecord * own)
 {
-  return (p->features & SHM_FEATURE_DAMAGE) && !p->want_full
-      && (r->record_flags & SHM_RECORD_FLAG_DAMAGE)
-      && r->damage_base != G_MAXUINT64 && p->inline_seq == r->damage_base;
+  *own = *r;
+  if (!(r->record_flags & SHM_RECORD_FLAG_DAMAGE)
+      || r->damage_base == G_MAXUINT64 || p->inline_seq == G_MAXUINT64)
+    return FALSE;
+  if (p->inline_seq != r->damage_base) {
+    own->damage_base = p->inline_seq;
+    shm_tile_map_or (&own->damage, &p->missed_map);
+  }
+  return (p->features & SHM_FEATURE_DAMAGE) && !p->want_full;
+}
+
+/* An inline receiver misses frame @r: what changed in it joins what it
+ * will need.  With the lock. */
+static void
+inline_missed_locked (ShmPeer * p, const ShmRecord * r)
+{
+  if ((r->record_flags & SHM_RECORD_FLAG_DAMAGE)
+      && r->damage_base != G_MAXUINT64 && p->inline_seq != G_MAXUINT64)
+    shm_tile_map_or (&p->missed_map, &r->damage);
+  else
+    p->inline_seq = G_MAXUINT64;
 }
 
 /* Sends @record (and @data) to every receiver that gets frames inline,
@@ -1919,44 +1947,47 @@ static guint
 send_inline_locked (ShmSender * s, const ShmRecord * record,
     const guint8 * data)
 {
-  guint8 bytes[SHM_RECORD_SIZE], partial[SHM_RECORD_SIZE];
-  const GByteArray *packed = NULL;
-  gboolean packed_tried = FALSE;
+  gboolean frame = record->type == SHM_RECORD_FRAME;
   guint n = 0;
 
-  shm_record_encode (record, bytes);
   for (GList * l = s->peers; l; l = l->next) {
     ShmPeer *p = l->data;
-    gsize size = record->type == SHM_RECORD_FRAME ? record->size : 0;
-    const guint8 *head = bytes, *body = data;
+    guint8 head[SHM_RECORD_SIZE];
+    const GByteArray *packed = NULL;
+    const guint8 *body = data;
+    gsize size = frame ? record->size : 0;
+    ShmRecord own;
+
     if (p->state != PEER_READY || !p->frames_inline)
       continue;
-    if (size && inline_behind_locked (s, p, size)) {
+    if (frame && inline_behind_locked (s, p, size)) {
       s->stats.frames_skipped++;
       p->missed++;
+      inline_missed_locked (p, record);
       continue;
     }
     p->lagging = FALSE;
-    if (size && gets_partial_locked (p, record) && !packed_tried) {
-      ShmRecord pr = *record;
-      packed_tried = TRUE;
-      packed = pack_locked (s, record, data);
-      pr.record_flags |= SHM_RECORD_FLAG_PARTIAL;
-      shm_record_encode (&pr, partial);
-    }
-    if (size && packed && gets_partial_locked (p, record)) {
-      head = partial;
+    if (frame && inline_record_locked (p, record, &own))
+      packed = pack_locked (s, &own, data);
+    else if (!frame)
+      own = *record;
+    if (packed) {
+      own.record_flags |= SHM_RECORD_FLAG_PARTIAL;
       body = packed->data;
       size = packed->len;
     }
+    shm_record_encode (&own, head);
     if (shm_conn_send_parts (p->conn, SHM_MSG_RECORD, NULL, head,
             SHM_RECORD_SIZE, body, size, NULL)) {
       n++;
       s->stats.bytes_inline += SHM_RECORD_SIZE + size;
-      if (record->type == SHM_RECORD_FRAME) {
+      if (frame) {
         p->inline_seq = record->seq;
-        p->want_full &= head == partial;
+        memset (&p->missed_map, 0, sizeof p->missed_map);
+        p->want_full &= packed != NULL;
       }
+    } else if (frame) {
+      inline_missed_locked (p, record);
     }
   }
   return n;
