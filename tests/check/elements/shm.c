@@ -14,6 +14,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "shmarea.h"
@@ -2006,6 +2007,141 @@ GST_START_TEST (test_src_partial_frames)
 
 GST_END_TEST;
 
+/* The next record message: its record and payload length (skips other
+ * messages); FALSE when none comes. */
+static gboolean
+recv_record (Peer * p, ShmRecord * r, gsize * len)
+{
+  for (;;) {
+    GVariant *body;
+    const guint8 *payload;
+    gsize consumed, plen;
+    guint32 type;
+    guint8 buf[65536];
+    gssize n;
+
+    if (shm_msg_parse (p->in->data, p->in->len, 1 << 24, &consumed, &type,
+            &body, &payload, &plen, NULL) == SHM_PARSE_OK) {
+      gboolean rec = type == SHM_MSG_RECORD && plen >= SHM_RECORD_SIZE;
+      if (rec) {
+        fail_unless (shm_record_decode (payload, r, NULL));
+        *len = plen - SHM_RECORD_SIZE;
+      }
+      g_variant_unref (body);
+      g_byte_array_remove_range (p->in, 0, consumed);
+      if (rec)
+        return TRUE;
+      continue;
+    }
+    n = g_socket_receive (p->sock, (gchar *) buf, sizeof buf, NULL, NULL);
+    if (n <= 0)
+      return FALSE;
+    g_byte_array_append (p->in, buf, n);
+  }
+}
+
+/* A live receiver of inline frames with damage that stops reading: the
+ * sink skips it, and the first frame after the gap has a map (and tiles)
+ * that lead from the last frame it got. */
+GST_START_TEST (test_sink_inline_damage_skipped)
+{
+  GSocket *tmp = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, NULL);
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *sa = g_inet_socket_address_new (lo, 0), *bound;
+  const guint zero[] = { 0 }, four[] = { 4 };
+  ShmHello h = { 0, };
+  ShmReply reply = { 0, };
+  ShmMmapInfo m;
+  ShmTileGrid grid;
+  GstElement *pipeline, *sink;
+  GstStructure *stats;
+  ShmRecord prev = { 0, }, r;
+  guint64 skipped = 0;
+  guint gaps = 0, frames = 0;
+  gsize len;
+  GVariant *v;
+  Peer *p = g_new0 (Peer, 1);
+  gchar *desc;
+  guint port;
+
+  /* a free port */
+  fail_unless (g_socket_bind (tmp, sa, TRUE, NULL));
+  bound = g_socket_get_local_address (tmp, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (tmp, NULL);
+  g_object_unref (tmp);
+  g_object_unref (bound);
+  g_object_unref (sa);
+  desc = g_strdup_printf ("videotestsrc is-live=true pattern=ball ! "
+      "video/x-raw,format=BGRx,width=256,height=128,framerate=100/1 ! "
+      "shmsink name=sink path=%s control=tcp:127.0.0.1:%u damage=compute",
+      area_path, port);
+  pipeline = play (desc);
+  g_free (desc);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_assert_true (shm_tile_grid_init (&grid, 256, 128, 1, zero, zero, four));
+
+  /* a receiver with a small receive buffer, so that it fills soon */
+  p->in = g_byte_array_new ();
+  p->sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, NULL);
+  g_socket_set_option (p->sock, SOL_SOCKET, SO_RCVBUF, 4096, NULL);
+  sa = g_inet_socket_address_new (lo, port);
+  for (guint i = 0; !g_socket_connect (p->sock, sa, NULL, NULL); i++) {
+    fail_unless (i < 500, "cannot connect");
+    g_usleep (10000);
+  }
+  g_object_unref (sa);
+  g_object_unref (lo);
+  g_socket_set_timeout (p->sock, 10);
+  h.version_min = h.version_max = SHM_PROTO_VERSION;
+  h.features = SHM_FEATURE_DAMAGE;
+  h.live = TRUE;
+  h.path = area_path;
+  peer_send (p, SHM_MSG_HELLO, shm_hello_encode (&h));
+  v = peer_expect (p, SHM_MSG_MMAP);
+  fail_unless (shm_mmap_decode (v, &m, NULL));
+  g_variant_unref (v);
+  reply.session = m.geo.session_id;
+  reply.want_inline = TRUE;
+  reply.reason = (gchar *) "another machine";
+  peer_send (p, SHM_MSG_MMAP_REPLY, shm_reply_encode (&reply));
+  shm_mmap_clear (&m);
+
+  /* it stops reading until the sink has skipped it */
+  for (guint i = 0; i < 200 && skipped == 0; i++) {
+    g_usleep (50000);
+    g_object_get (sink, "stats", &stats, NULL);
+    gst_structure_get_uint64 (stats, "frames-skipped", &skipped);
+    gst_structure_free (stats);
+  }
+  fail_unless (skipped > 0, "the sink never skipped the receiver");
+  while (gaps == 0 && frames < 2000 && recv_record (p, &r, &len)) {
+    if (r.type != SHM_RECORD_FRAME)
+      continue;
+    fail_unless (r.record_flags & SHM_RECORD_FLAG_DAMAGE);
+    if (r.record_flags & SHM_RECORD_FLAG_PARTIAL) {
+      fail_unless_equals_uint64 (len, shm_damage_bytes (&grid, &r.damage));
+    } else {
+      fail_unless_equals_uint64 (len, r.size);
+    }
+    /* every frame relative to the last one it got, also after a gap */
+    if (frames > 0) {
+      fail_unless_equals_uint64 (r.damage_base, prev.seq);
+      gaps += r.seq != prev.seq + 1;
+    }
+    prev = r;
+    frames++;
+  }
+  fail_unless (gaps > 0, "no gap in %u frames", frames);
+  peer_free (p);
+  gst_object_unref (sink);
+  stop_pipeline (pipeline);
+}
+
+GST_END_TEST;
+
 /* --- in-band rings ------------------------------------------------------ */
 
 /* Moves the producer index of one ring of @lane beyond the ring, as a
@@ -2141,6 +2277,7 @@ shm_suite (void)
   tcase_add_test (tc, test_src_bad_frames);
   tcase_add_test (tc, test_src_damage_maps_checked);
   tcase_add_test (tc, test_src_partial_frames);
+  tcase_add_test (tc, test_sink_inline_damage_skipped);
   tcase_add_test (tc, test_src_frame_before_ready);
   tcase_add_test (tc, test_src_geometry_changed);
   tcase_add_test (tc, test_src_area_truncated);
