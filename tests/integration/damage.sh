@@ -93,6 +93,21 @@ hold)
   expect_gone
   ;;
 
+v210)
+  # A format whose pixels are not whole bytes carries no damage: frames go
+  # whole (and right), odd sizes included.
+  bg recv "$peer" recv --path "$P" --expect 20 --not-live \
+    --src-props "read-mode=copy"
+  bg send "$peer" send --path "$P" --frames 20 --format v210 --width 321 \
+    --height 241 --sink-props "damage=compute"
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "RECEIVER frames=20 first=0 last=19 bad=0 gaps=0"
+  expect_stat send damage-frames 0
+  expect_stat recv frames-patched 0
+  expect_gone
+  ;;
+
 off)
   # damage=off (the default): whole copies, no metas.
   bg recv "$peer" recv --path "$P" --expect 30 --not-live \

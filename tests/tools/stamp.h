@@ -47,10 +47,16 @@ static inline gsize
 stamp_row_bytes (const GstVideoFrame * f, guint plane)
 {
   gint comp[GST_VIDEO_MAX_COMPONENTS];
+  GstVideoInfo def;
 
   gst_video_format_info_component (f->info.finfo, plane, comp);
-  return (gsize) GST_VIDEO_FRAME_COMP_WIDTH (f, comp[0])
-      * GST_VIDEO_FRAME_COMP_PSTRIDE (f, comp[0]);
+  if (GST_VIDEO_FRAME_COMP_PSTRIDE (f, comp[0]) > 0)
+    return (gsize) GST_VIDEO_FRAME_COMP_WIDTH (f, comp[0])
+        * GST_VIDEO_FRAME_COMP_PSTRIDE (f, comp[0]);
+  /* pixels of no whole bytes (v210 and the like): the default stride */
+  gst_video_info_set_format (&def, GST_VIDEO_FRAME_FORMAT (f),
+      GST_VIDEO_FRAME_WIDTH (f), GST_VIDEO_FRAME_HEIGHT (f));
+  return GST_VIDEO_INFO_PLANE_STRIDE (&def, plane);
 }
 
 static inline guint
