@@ -93,6 +93,25 @@ hold)
   expect_gone
   ;;
 
+formats)
+  # Planar, semi-planar, packed 4:2:2, 4:1:1 and 16-bit formats at an odd
+  # size (partial tiles at the right and bottom edges, subsampled planes
+  # that round up): every frame right, its damage metas right, and patched.
+  for fmt in I420 NV12 YUY2 UYVY Y41B NV16 Y444 RGB GRAY8 AYUV64; do
+    rm -f "$T"/recv.* "$T"/send.*
+    bg recv "$peer" recv --path "$P" --expect 12 --not-live --check-damage \
+      --src-props "read-mode=copy"
+    bg send "$peer" send --path "$P" --frames 12 --format $fmt --width 321 \
+      --height 241 --sink-props "damage=compute"
+    expect_rc recv 0
+    expect_rc send 0
+    expect_log recv "RECEIVER frames=12 first=0 last=11 bad=0 gaps=0"
+    damage_clean recv
+    at_least recv frames-patched 10
+    expect_gone
+  done
+  ;;
+
 v210)
   # A format whose pixels are not whole bytes carries no damage: frames go
   # whole (and right), odd sizes included.
