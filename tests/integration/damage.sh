@@ -50,6 +50,23 @@ way() {
   esac
 }
 
+# ball N [OPTIONS]: the sender, N frames of a ball at 640x480, with damage
+ball() {
+  local n=$1
+  shift
+  bg send "$peer" send --path "$P" --frames "$n" --width 640 --height 480 \
+    --sink-props "damage=compute" "$@"
+}
+
+# all_right N: both sides ended well, and the receiver got frames 0 to N-1,
+# each right, with damage metas that cover what changed
+all_right() {
+  expect_rc recv 0
+  expect_rc send 0
+  expect_log recv "RECEIVER frames=$1 first=0 last=$(($1 - 1)) bad=0 gaps=0"
+  damage_clean recv
+}
+
 damage_clean() {
   expect_match "$1" "^DAMAGE frames=[1-9][0-9]* rects=[0-9]+ nothing=[0-9]+ missing=0 outside=0$"
 }
@@ -61,12 +78,8 @@ copy)
   # the ball and the stamp's tile take a few percent).
   bg recv "$peer" recv --path "$P" --expect 60 --not-live \
     --check-damage --src-props "read-mode=copy"
-  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
-    --sink-props "damage=compute"
-  expect_rc recv 0
-  expect_rc send 0
-  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0"
-  damage_clean recv
+  ball 60
+  all_right 60
   expect_stat recv frames-copied 60
   at_least recv frames-patched 55
   at_most recv bytes-copied $((FRAME + 59 * FRAME / 4))
@@ -81,12 +94,8 @@ hold)
   # them, patching buffers of its own.
   bg recv "$peer" recv --path "$P" --expect 60 --not-live --hold 3 \
     --check-damage
-  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
-    --sink-props "damage=compute"
-  expect_rc recv 0
-  expect_rc send 0
-  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0"
-  damage_clean recv
+  ball 60
+  all_right 60
   copied=$(stat_of recv frames-copied)
   [ "${copied:-0}" -ge 10 ] || fail "only ${copied:-0} frames copied"
   at_least recv frames-patched $((copied / 2))
@@ -147,12 +156,9 @@ inline)
   port=$(free_port)
   bg recv "$peer" recv --path "$T/elsewhere" --control "tcp:127.0.0.1:$port" \
     --expect 60 --not-live --check-damage
-  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
-    --control "tcp:127.0.0.1:$port" --sink-props "damage=compute"
-  expect_rc recv 0
-  expect_rc send 0
+  ball 60 --control "tcp:127.0.0.1:$port"
+  all_right 60
   expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0 ts_bad=0 in_area=0"
-  damage_clean recv
   expect_stat recv frames-inline 60
   expect_stat send frames-inline 60
   at_most send bytes-inline $((FRAME + 59 * FRAME / 4 + 60 * 256))
@@ -166,8 +172,7 @@ late | late-inline)
   way "$case_name"
   bg first "$peer" recv --path "$path" --control "$control" --not-live \
     --check-damage --src-props "$props"
-  bg send "$peer" send --path "$P" --frames 120 --width 640 --height 480 \
-    --live --control "$control" --sink-props "damage=compute"
+  ball 120 --live --control "$control"
   wait_log first "event=(string)connected"
   sleep 1.5
   bg late "$peer" recv --path "$path" --control "$control" --not-live --late \
@@ -190,8 +195,7 @@ gaps | gaps-inline)
   way "$case_name"
   bg recv "$peer" recv --path "$path" --control "$control" --allow-gaps \
     --sleep-ms 70 --check-damage --src-props "$props"
-  bg send "$peer" send --path "$P" --frames 90 --width 640 --height 480 \
-    --live --control "$control" --sink-props "damage=compute"
+  ball 90 --live --control "$control"
   expect_rc recv 0
   expect_rc send 0
   expect_match recv "RECEIVER frames=[1-9][0-9]* first=0 last=[0-9]+ bad=0 gaps=[1-9][0-9]* .* unmarked_gaps=0 "
@@ -209,9 +213,8 @@ caps-change | caps-change-inline)
   way "$case_name"
   bg recv "$peer" recv --path "$path" --control "$control" --expect 60 \
     --not-live --check-damage --src-props "$props"
-  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
-    --control "$control" --sink-props "damage=compute" --switch-at 30 \
-    --switch-caps "video/x-raw,format=NV12,width=320,height=240,framerate=30/1"
+  ball 60 --control "$control" --switch-at 30 --switch-caps \
+    "video/x-raw,format=NV12,width=320,height=240,framerate=30/1"
   expect_rc recv 0
   expect_rc send 0
   expect_match recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0 .* caps_changes=2 "
@@ -227,13 +230,9 @@ upstream)
     --src-props "read-mode=copy"
   bg relay gst-launch-1.0 -q shmsrc path="$P" is-live=false ! \
     shmsink path="$T/b" damage=upstream
-  bg send "$peer" send --path "$P" --frames 60 --width 640 --height 480 \
-    --sink-props "damage=compute"
-  expect_rc recv 0
-  expect_rc send 0
+  ball 60
+  all_right 60
   expect_rc relay 0
-  expect_log recv "RECEIVER frames=60 first=0 last=59 bad=0 gaps=0"
-  damage_clean recv
   at_least recv frames-patched 55
   at_most recv bytes-copied $((FRAME + 59 * FRAME / 4))
   expect_gone
