@@ -87,6 +87,20 @@ gst_shm_tile_grid_from_info (ShmTileGrid * grid, const GstVideoInfo * info)
       GST_VIDEO_INFO_FIELD_HEIGHT (info), n, w_sub, h_sub, pstride);
 }
 
+/* @meta as a damage rectangle, or NULL when it is another meta. */
+static const GstVideoRegionOfInterestMeta *
+damage_roi (const GstMeta * meta)
+{
+  static GQuark damage;
+
+  if (!damage)
+    damage = g_quark_from_static_string (GST_SHM_DAMAGE_ROI_TYPE);
+  if (meta->info->api != GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE
+      || ((const GstVideoRegionOfInterestMeta *) meta)->roi_type != damage)
+    return NULL;
+  return (const GstVideoRegionOfInterestMeta *) meta;
+}
+
 /* ------------------------------------------------------------------ */
 /* shmsink */
 
@@ -118,25 +132,6 @@ gst_shm_damage_sender_set_caps (GstShmDamageSender * ds,
   }
 }
 
-static gboolean
-add_upstream_rect (GstBuffer * buf, GstMeta ** meta, gpointer data)
-{
-  GstShmDamageSender *ds = data;
-  GstVideoRegionOfInterestMeta *roi;
-  ShmRect rect;
-
-  if ((*meta)->info->api != GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)
-    return TRUE;
-  roi = (GstVideoRegionOfInterestMeta *) * meta;
-  if (roi->roi_type != g_quark_from_static_string (GST_SHM_DAMAGE_ROI_TYPE))
-    return TRUE;
-  rect.x = roi->x;
-  rect.y = roi->y;
-  rect.w = roi->w;
-  rect.h = roi->h;
-  shm_tile_map_add_rect (&ds->upstream, &ds->grid, &rect);
-  return TRUE;
-}
 
 /**
  * gst_shm_damage_sender_note:
@@ -148,12 +143,28 @@ add_upstream_rect (GstBuffer * buf, GstMeta ** meta, gpointer data)
 void
 gst_shm_damage_sender_note (GstShmDamageSender * ds, GstBuffer * buf)
 {
+  gpointer state = NULL;
+  const GstVideoRegionOfInterestMeta *roi;
+  gboolean any = FALSE;
+  GstMeta *meta;
+
   if (ds->mode != GST_SHM_DAMAGE_UPSTREAM || !ds->grid.tile)
     return;
-  if (!gst_buffer_get_meta (buf, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))
+  /* (regions of interest of other types say nothing of damage) */
+  while ((meta = gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    ShmRect rect;
+    if (!(roi = damage_roi (meta)))
+      continue;
+    rect.x = roi->x;
+    rect.y = roi->y;
+    rect.w = roi->w;
+    rect.h = roi->h;
+    shm_tile_map_add_rect (&ds->upstream, &ds->grid, &rect);
+    any = TRUE;
+  }
+  if (!any)
     ds->upstream_all = TRUE;
-  else
-    gst_buffer_foreach_meta (buf, add_upstream_rect, ds);
 }
 
 static void
@@ -355,10 +366,13 @@ id_of (FrameId * id, const ShmRecord * r, guint64 session)
 static gboolean
 same_layout (const FrameId * a, const FrameId * b)
 {
-  FrameId x = *a;
-
-  x.seq = b->seq;
-  return memcmp (&x, b, sizeof x) == 0;
+  if (a->session != b->session || a->caps_gen != b->caps_gen
+      || a->size != b->size || a->n_planes != b->n_planes)
+    return FALSE;
+  for (guint p = 0; p < a->n_planes; p++)
+    if (a->offset[p] != b->offset[p] || a->stride[p] != b->stride[p])
+      return FALSE;
+  return TRUE;
 }
 
 static void
@@ -434,23 +448,19 @@ map_planes (GstBuffer * buf, const FrameId * id, GstMapFlags flags,
 static gboolean
 remove_damage_meta (GstBuffer * buf, GstMeta ** meta, gpointer data)
 {
-  if ((*meta)->info->api == GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE
-      && ((GstVideoRegionOfInterestMeta *) * meta)->roi_type
-      == g_quark_from_static_string (GST_SHM_DAMAGE_ROI_TYPE))
+  if (damage_roi (*meta))
     *meta = NULL;
   return TRUE;
 }
 
-/* A new buffer of ours for @id's frames, in the sender's layout. */
+/* @buf (holding frames of @id's stream) described in the sender's
+ * layout; returns @buf. */
 static GstBuffer *
-new_buffer (GstShmDamageReceiver * dr, const FrameId * id)
+with_video_meta (GstShmDamageReceiver * dr, GstBuffer * buf, const FrameId * id)
 {
-  GstBuffer *buf = gst_buffer_new_allocate (NULL, id->size, NULL);
   gsize offsets[GST_VIDEO_MAX_PLANES];
   gint strides[GST_VIDEO_MAX_PLANES];
 
-  if (!buf)
-    return NULL;
   for (guint p = 0; p < id->n_planes; p++) {
     offsets[p] = id->offset[p];
     strides[p] = id->stride[p];
@@ -459,6 +469,15 @@ new_buffer (GstShmDamageReceiver * dr, const FrameId * id)
       GST_VIDEO_INFO_FORMAT (&dr->vinfo), GST_VIDEO_INFO_WIDTH (&dr->vinfo),
       GST_VIDEO_INFO_HEIGHT (&dr->vinfo), id->n_planes, offsets, strides);
   return buf;
+}
+
+/* A new buffer of ours for @id's frames, in the sender's layout. */
+static GstBuffer *
+new_buffer (GstShmDamageReceiver * dr, const FrameId * id)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, id->size, NULL);
+
+  return buf ? with_video_meta (dr, buf, id) : NULL;
 }
 
 /* A place for a new buffer: an empty one, else a free one of another
@@ -591,12 +610,9 @@ gst_shm_damage_receiver_add_meta (GstShmDamageReceiver * dr, GstBuffer * buf,
 static gboolean
 copy_damage_meta (GstBuffer * buf, GstMeta ** meta, gpointer data)
 {
-  GstVideoRegionOfInterestMeta *roi;
+  const GstVideoRegionOfInterestMeta *roi = damage_roi (*meta);
 
-  if ((*meta)->info->api != GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)
-    return TRUE;
-  roi = (GstVideoRegionOfInterestMeta *) * meta;
-  if (roi->roi_type == g_quark_from_static_string (GST_SHM_DAMAGE_ROI_TYPE))
+  if (roi)
     add_rect (data, roi->x, roi->y, roi->w, roi->h);
   return TRUE;
 }
@@ -657,7 +673,8 @@ static Kept *
 find_kept (GstShmDamageReceiver * dr, const FrameId * id)
 {
   for (guint i = 0; i < MAX_KEPT; i++)
-    if (dr->kept[i].buf && memcmp (&dr->kept[i].id, id, sizeof *id) == 0)
+    if (dr->kept[i].buf && dr->kept[i].id.seq == id->seq
+        && same_layout (&dr->kept[i].id, id))
       return &dr->kept[i];
   return NULL;
 }
@@ -670,19 +687,10 @@ keep_whole (GstShmDamageReceiver * dr, const ShmRecord * r, guint64 session,
 {
   Kept *k = make_room (dr, NULL);
   FrameId id;
-  gsize offsets[GST_VIDEO_MAX_PLANES];
-  gint strides[GST_VIDEO_MAX_PLANES];
 
   id_of (&id, r, session);
   note_step (dr, r, session);
-  k->buf = gst_buffer_new_wrapped_bytes (payload);
-  for (guint p = 0; p < id.n_planes; p++) {
-    offsets[p] = id.offset[p];
-    strides[p] = id.stride[p];
-  }
-  gst_buffer_add_video_meta_full (k->buf, GST_VIDEO_FRAME_FLAG_NONE,
-      GST_VIDEO_INFO_FORMAT (&dr->vinfo), GST_VIDEO_INFO_WIDTH (&dr->vinfo),
-      GST_VIDEO_INFO_HEIGHT (&dr->vinfo), id.n_planes, offsets, strides);
+  k->buf = with_video_meta (dr, gst_buffer_new_wrapped_bytes (payload), &id);
   k->id = id;
   return push_kept (dr, k, r, session, push);
 }

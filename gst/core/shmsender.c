@@ -1889,10 +1889,13 @@ static const GByteArray *
 pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
 {
   ShmPlanes planes = { {0}, {0} };
+  guint64 bytes;
 
   if (!shm_record_damage_fits (r, &s->grid)
-      || r->n_planes != s->grid.n_planes
-      || shm_damage_bytes (&s->grid, &r->damage) >= r->size / 2)
+      || r->n_planes != s->grid.n_planes)
+    return NULL;
+  bytes = shm_damage_bytes (&s->grid, &r->damage);
+  if (bytes >= r->size / 2)
     return NULL;
   if (s->packed && s->packed_seq == r->seq
       && memcmp (&s->packed_map, &r->damage, sizeof r->damage) == 0)
@@ -1903,7 +1906,7 @@ pack_locked (ShmSender * s, const ShmRecord * r, const guint8 * data)
   }
   if (!s->packed)
     s->packed = g_byte_array_new ();
-  g_byte_array_set_size (s->packed, shm_damage_bytes (&s->grid, &r->damage));
+  g_byte_array_set_size (s->packed, bytes);
   shm_damage_pack (&s->grid, &r->damage, &planes, s->packed->data);
   s->packed_seq = r->seq;
   s->packed_map = r->damage;
